@@ -1,0 +1,57 @@
+# ferry: see README.md. Every target runs on a fresh machine with Go 1.26.
+
+GO        ?= go
+PKGS      ?= ./...
+# Fuzzing: FUZZTIME per target for `make fuzz`; FUZZTIME_SHORT per target
+# for the short pass `make test` runs.
+FUZZTIME       ?= 60s
+FUZZTIME_SHORT ?= 5s
+STATICCHECK_VERSION ?= v0.8.2
+BIN       := $(CURDIR)/bin
+
+.PHONY: all test unit fmt-check vet fuzz fuzz-short bench lint vectors vectors-update clean
+
+all: test
+
+## test: gofmt and go vet, the unit tests under -race with shuffled order, and a short fuzz pass.
+test: fmt-check vet unit fuzz-short
+
+unit:
+	$(GO) test -race -shuffle=on -count=1 -timeout 20m $(PKGS)
+
+fmt-check:
+	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+## fuzz: every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10m).
+fuzz:
+	@FUZZTIME=$(FUZZTIME) GO=$(GO) sh fuzz/run.sh
+
+fuzz-short:
+	@FUZZTIME=$(FUZZTIME_SHORT) GO=$(GO) sh fuzz/run.sh
+
+## bench: every benchmark once, with allocations.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## lint: staticcheck (installed into ./bin at a pinned version) besides vet and gofmt.
+lint: fmt-check vet $(BIN)/staticcheck
+	$(BIN)/staticcheck $(PKGS)
+
+$(BIN)/staticcheck:
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+## vectors: check docs/vectors against the codec, both ways.
+vectors:
+	$(GO) test -count=1 -run '^TestVectors$$' -v ./codec | grep -E '^(ok|FAIL|---)' | grep -v -- '--- PASS' || true
+	$(GO) test -count=1 -run '^TestVectors$$' ./codec
+
+## vectors-update: regenerate docs/vectors from codec/vectorcases_test.go (review the diff).
+vectors-update:
+	$(GO) test -count=1 -run '^TestVectors$$' ./codec -update
+
+clean:
+	rm -rf $(BIN)

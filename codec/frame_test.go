@@ -1,0 +1,234 @@
+package codec
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"testing"
+	"unsafe"
+
+	"github.com/ferry-proto/ferry/protocol"
+)
+
+// validFrames are the valid single-frame vectors, as bytes, with the
+// receiver settings they need.
+func validFrames(t testing.TB) []frameCase {
+	var out []frameCase
+	for _, c := range frameCases() {
+		if c.frame != nil {
+			out = append(out, c)
+		}
+	}
+	if len(out) < 30 {
+		t.Fatalf("only %d valid cases", len(out))
+	}
+	return out
+}
+
+func decoderFor(c frameCase) Decoder {
+	d := Decoder{MaxFrameSize: protocol.DefaultMaxFrameSize, Compression: c.compression}
+	if c.maxFrame != 0 {
+		d.MaxFrameSize = c.maxFrame
+	}
+	return d
+}
+
+// SPEC §3.2: every proper prefix of a valid frame is "need more", never an
+// error or a panic.
+func TestDecodeEveryPrefixNeedsMore(t *testing.T) {
+	for _, c := range validFrames(t) {
+		b := c.frame.Append(nil)
+		d := decoderFor(c)
+		for i := 0; i < len(b); i++ {
+			if _, n, err := d.Decode(b[:i]); !errors.Is(err, ErrNeedMore) || n != 0 {
+				t.Fatalf("%s: prefix of %d/%d bytes: n=%d err=%v", c.name, i, len(b), n, err)
+			}
+		}
+	}
+}
+
+// A stream of all valid frames, split at every byte boundary into two
+// reads, decodes to the same frames as the stream read whole.
+func TestDecodeSplitAtEveryBoundary(t *testing.T) {
+	var stream []byte
+	var want []string
+	for _, c := range validFrames(t) {
+		if c.compression || c.maxFrame != 0 {
+			continue
+		}
+		b := c.frame.Append(nil)
+		stream = append(stream, b...)
+		want = append(want, hex.EncodeToString(b))
+	}
+	d := NewDecoder()
+	for split := 0; split <= len(stream); split++ {
+		var got []string
+		var pending []byte
+		for _, chunk := range [][]byte{stream[:split], stream[split:]} {
+			pending = append(pending, chunk...)
+			for {
+				_, n, err := d.Decode(pending)
+				if errors.Is(err, ErrNeedMore) {
+					break
+				}
+				if err != nil {
+					t.Fatalf("split %d: %v", split, err)
+				}
+				got = append(got, hex.EncodeToString(pending[:n]))
+				pending = pending[n:]
+			}
+		}
+		if len(pending) != 0 || len(got) != len(want) {
+			t.Fatalf("split %d: %d frames, %d bytes left; want %d frames", split, len(got), len(pending), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("split %d: frame %d differs", split, i)
+			}
+		}
+	}
+}
+
+// Decoding, re-encoding and decoding again is the identity, for every valid
+// case and for frames built from random field values.
+func TestRoundTrip(t *testing.T) {
+	for _, c := range validFrames(t) {
+		b := c.frame.Append(nil)
+		d := decoderFor(c)
+		f, n, err := d.Decode(b)
+		if err != nil || n != len(b) {
+			t.Fatalf("%s: n=%d err=%v", c.name, n, err)
+		}
+		if again := f.Append(nil); !bytes.Equal(again, b) {
+			t.Fatalf("%s: re-encoded\n %x\nwant %x", c.name, again, b)
+		}
+		if f.Len() != len(b) || f.HeaderLen() > len(b) {
+			t.Fatalf("%s: Len %d HeaderLen %d for %d bytes", c.name, f.Len(), f.HeaderLen(), len(b))
+		}
+		if err := f.Check(d.MaxFrameSize); err != nil {
+			t.Fatalf("%s: Check: %v", c.name, err)
+		}
+	}
+}
+
+func TestAppendHeaderThenPayload(t *testing.T) {
+	f := reliableData
+	f.Flags |= protocol.FlagExpiry
+	f.TTL = 9
+	h := f.AppendHeader(nil)
+	if len(h) != f.HeaderLen() {
+		t.Fatalf("AppendHeader wrote %d bytes, HeaderLen %d", len(h), f.HeaderLen())
+	}
+	if got := append(h, f.Payload...); !bytes.Equal(got, f.Append(nil)) {
+		t.Fatal("header + payload differs from Append")
+	}
+}
+
+func TestDecodeTable(t *testing.T) {
+	ping := Frame{Type: protocol.FramePing, Opaque: 7}
+	tests := []struct {
+		name string
+		in   []byte
+		max  int
+		want error
+	}{
+		{"4 GiB prefix", []byte{0xff, 0xff, 0xff, 0xff}, protocol.DefaultMaxFrameSize, ErrFrameTooLarge},
+		{"over limit by one", []byte{0, 0, 0x0f, 0xfd}, 4096, ErrFrameTooLarge},
+		{"at limit", []byte{0, 0, 0x0f, 0xfc}, 4096, ErrNeedMore},
+		{"length 0", []byte{0, 0, 0, 0}, 4096, ErrFrameTooShort},
+		{"unknown type", []byte{0, 0, 0, 3, 0x40, 0, 0}, 4096, ErrUnknownType},
+		{"flag on ping", withByte(ping.Append(nil), 5, 1), 4096, ErrReservedFlags},
+		{"lane bits", withByte(ping.Append(nil), 6, 0x80), 4096, ErrReservedBits},
+		{"ping lane 2", withByte(ping.Append(nil), 6, 2), 4096, ErrBadLane},
+		{"ping short", truncateFrame(ping.Append(nil), 1), 4096, ErrTruncatedBody},
+		{"ping long", appendToFrame(ping.Append(nil), 1), 4096, ErrTrailingBytes},
+		{"compressed off", (&Frame{Type: protocol.FrameData, Flags: protocol.FlagCompressed, Lane: 1, Payload: snappyRef}).Append(nil), 4096, ErrCompressionOff},
+	}
+	for _, tt := range tests {
+		d := Decoder{MaxFrameSize: tt.max}
+		if _, _, err := d.Decode(tt.in); err != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestErrorCodes(t *testing.T) {
+	if CodeOf(ErrFrameTooLarge) != protocol.CodeFrameTooLarge || CodeOf(ErrCorrupt) != protocol.CodeCompressionError ||
+		CodeOf(ErrUnsupportedVer) != protocol.CodeUnsupportedVersion || CodeOf(errors.New("x")) != protocol.CodeInternal {
+		t.Fatal("CodeOf maps wrongly")
+	}
+	if ErrFrameTooLarge.Error() != "codec: frame too large" {
+		t.Fatalf("error text %q", ErrFrameTooLarge.Error())
+	}
+}
+
+func TestCheckRejects(t *testing.T) {
+	bad := []Frame{
+		{Type: 0x40},
+		{Type: protocol.FramePing, Flags: protocol.FlagReliable},
+		{Type: protocol.FrameData, Lane: 0},
+		{Type: protocol.FrameAck},
+		{Type: protocol.FrameSubscribe},
+		{Type: protocol.FrameBatch},
+		{Type: protocol.FramePublish, Lane: 1, Name: make([]byte, protocol.MaxTopicLen+1)},
+		{Type: protocol.FrameData, Lane: 1, Flags: protocol.FlagFragment, Total: 4},
+		{Type: protocol.FrameData, Lane: 1, Payload: make([]byte, 5000)},
+	}
+	for i, f := range bad {
+		if err := f.Check(4096); err == nil {
+			t.Errorf("case %d (%s): Check accepted it", i, f.Type)
+		}
+	}
+}
+
+func TestHelloWelcomeRoundTrip(t *testing.T) {
+	for _, h := range []Hello{{Version: 1}, helloFull, helloResume} {
+		b := h.Append(nil)
+		if len(b) != h.Len() {
+			t.Fatalf("Len %d, wrote %d", h.Len(), len(b))
+		}
+		got, err := ParseHello(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Append(nil), b) {
+			t.Fatal("HELLO does not round-trip")
+		}
+	}
+	w := Welcome{Version: 1, SessionPresent: true, Received: [3]uint64{1, 2, 3}, SessionID: []byte("s"), ResumeToken: []byte("r")}
+	b := w.Append(nil)
+	got, err := ParseWelcome(b)
+	if err != nil || !got.SessionPresent || got.Received != w.Received || len(b) != w.Len() {
+		t.Fatalf("WELCOME round trip: %+v %v", got, err)
+	}
+	for i := 0; i < len(b); i++ {
+		if _, err := ParseWelcome(b[:i]); err == nil {
+			t.Fatalf("WELCOME truncated to %d accepted", i)
+		}
+	}
+}
+
+func TestEffectiveLimits(t *testing.T) {
+	if EffectiveMaxFrameSize(0) != protocol.DefaultMaxFrameSize || EffectiveMaxFrameSize(10) != protocol.MinMaxFrameSize ||
+		EffectiveMaxFrameSize(1<<30) != protocol.HardMaxFrameSize || EffectiveMaxFrameSize(100000) != 100000 {
+		t.Fatal("EffectiveMaxFrameSize")
+	}
+	if EffectiveMaxMessageSize(0) != protocol.DefaultMaxMessageSize || EffectiveReceiveMax(0) != protocol.DefaultReceiveMax {
+		t.Fatal("defaults")
+	}
+}
+
+// The hot structs' sizes are pinned so growth is a decision, not an accident.
+func TestFrameSize(t *testing.T) {
+	if s := unsafe.Sizeof(Frame{}); s > 128 {
+		t.Fatalf("Frame is %d bytes, want <= 128", s)
+	}
+}
+
+func TestPooledEncode(t *testing.T) {
+	b := EncodePooled(&reliableData)
+	defer PutBuffer(b)
+	if !bytes.Equal(b.B, reliableData.Append(nil)) {
+		t.Fatal("pooled encode differs")
+	}
+}
