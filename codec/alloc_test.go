@@ -39,7 +39,7 @@ func TestZeroAllocs(t *testing.T) {
 			_, _, _ = d.Decode(tooLarge)
 			_, _, _ = d.Decode(unknown)
 		},
-		"encode": func() { buf = reliableData.Append(buf[:0]) },
+		"encode":       func() { buf = reliableData.Append(buf[:0]) },
 		"encode 64KiB": func() { buf = big.Append(buf[:0]) },
 		"batch iterate": func() {
 			f, _, _ := d.Decode(frames["batch"])

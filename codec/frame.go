@@ -272,7 +272,9 @@ func (f *Frame) parseBody(b []byte) error {
 		if len(b) < 6+nl {
 			return ErrTruncatedBody
 		}
-		f.Name = b[6 : 6+nl : 6+nl]
+		if nl > 0 {
+			f.Name = b[6 : 6+nl : 6+nl]
+		}
 		return f.parseOptional(b[6+nl:])
 	}
 	return ErrUnknownType

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"math/rand/v2"
+	"reflect"
 	"testing"
 	"unsafe"
 
@@ -230,5 +232,99 @@ func TestPooledEncode(t *testing.T) {
 	defer PutBuffer(b)
 	if !bytes.Equal(b.B, reliableData.Append(nil)) {
 		t.Fatal("pooled encode differs")
+	}
+}
+
+// randomFrame builds a valid frame of type t with random field values.
+func randomFrame(rng interface {
+	IntN(int) int
+	Uint32() uint32
+	Uint64() uint64
+}, t protocol.FrameType) Frame {
+	bytesN := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	}
+	f := Frame{Type: t}
+	switch protocol.LaneRuleOf(t) {
+	case protocol.LaneRuleMessage:
+		f.Lane = protocol.Lane(1 + rng.IntN(3))
+	case protocol.LaneRuleAny:
+		f.Lane = protocol.Lane(rng.IntN(4))
+	}
+	f.Flags = protocol.AllowedFlags(t) & protocol.Flags(rng.Uint32()) &^ protocol.FlagCompressed
+	switch t {
+	case protocol.FramePing, protocol.FramePong:
+		f.Opaque = rng.Uint64()
+	case protocol.FrameAck:
+		f.AckLane = protocol.Lane(1 + rng.IntN(3))
+		f.AckDelay, f.Cumulative, f.Selective = rng.Uint32(), rng.Uint64(), rng.Uint64()
+	case protocol.FrameError, protocol.FrameGoAway, protocol.FrameResult:
+		f.Code = protocol.ErrorCode(rng.Uint32())
+		f.ReconnectAfter = map[bool]uint32{true: rng.Uint32()}[t == protocol.FrameGoAway]
+		f.Corr = map[bool]uint32{true: rng.Uint32()}[t == protocol.FrameResult]
+		if n := rng.IntN(protocol.MaxReasonLen + 1); n > 0 {
+			f.Payload = bytesN(n)
+		}
+	case protocol.FrameSubscribe, protocol.FrameUnsubscribe:
+		f.Corr = rng.Uint32()
+		f.Name = bytesN(1 + rng.IntN(protocol.MaxTopicLen))
+	case protocol.FrameBatch:
+		f.Count = uint16(1 + rng.IntN(protocol.MaxBatchFrames))
+		f.Payload = bytesN(1 + rng.IntN(64))
+	case protocol.FrameHello, protocol.FrameWelcome:
+		f.Payload = bytesN(rng.IntN(100))
+	default:
+		f.Route = map[bool]uint32{true: rng.Uint32()}[t == protocol.FrameData]
+		f.Corr = rng.Uint32()
+		if t != protocol.FrameData {
+			f.Name = bytesN(rng.IntN(nameLimit(t) + 1))
+		}
+		if f.Flags.Has(protocol.FlagReliable) {
+			f.Seq = rng.Uint64()
+		}
+		if f.Flags.Has(protocol.FlagExpiry) {
+			f.TTL = rng.Uint32()
+		}
+		n := rng.IntN(2000)
+		if f.Flags.Has(protocol.FlagFragment) {
+			n++
+			f.MsgID = rng.Uint32()
+			f.Total = uint32(n + rng.IntN(1<<20))
+			f.Offset = uint32(rng.IntN(int(f.Total) - n + 1))
+		}
+		if n > 0 {
+			f.Payload = bytesN(n)
+		}
+	}
+	if len(f.Name) == 0 {
+		f.Name = nil
+	}
+	return f
+}
+
+func TestRoundTripRandomFields(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	d := Decoder{MaxFrameSize: protocol.HardMaxFrameSize}
+	for i := range 20000 {
+		ft := protocol.FrameTypes()[i%len(protocol.FrameTypes())]
+		f := randomFrame(rng, ft)
+		if err := f.Check(d.MaxFrameSize); err != nil {
+			t.Fatalf("%s: random frame fails Check: %v", ft, err)
+		}
+		b := f.Append(nil)
+		if len(b) != f.Len() {
+			t.Fatalf("%s: Len %d, wrote %d", ft, f.Len(), len(b))
+		}
+		got, n, err := d.Decode(b)
+		if err != nil || n != len(b) {
+			t.Fatalf("%s: n=%d err=%v", ft, n, err)
+		}
+		if !reflect.DeepEqual(got, f) {
+			t.Fatalf("%s: round trip\n got %+v\nwant %+v", ft, got, f)
+		}
 	}
 }

@@ -98,13 +98,13 @@ type vecMsgFile struct {
 }
 
 type vecMsgVector struct {
-	Name           string      `json:"name"`
-	Section        string      `json:"section"`
-	Comment        string      `json:"comment,omitempty"`
-	MaxMessageSize int         `json:"max_message_size,omitempty"`
-	FramesHex      []string    `json:"frames_hex"`
+	Name           string       `json:"name"`
+	Section        string       `json:"section"`
+	Comment        string       `json:"comment,omitempty"`
+	MaxMessageSize int          `json:"max_message_size,omitempty"`
+	FramesHex      []string     `json:"frames_hex"`
 	Messages       []vecMessage `json:"messages,omitempty"`
-	Error          string      `json:"error,omitempty"`
+	Error          string       `json:"error,omitempty"`
 }
 
 type vecMessage struct {
