@@ -39,7 +39,7 @@ func collectBatch(t *testing.T, d *Decoder, b []byte) []Frame {
 func TestBatchWriterRoundTrip(t *testing.T) {
 	for _, compress := range []bool{false, true} {
 		var w BatchWriter
-		buf := w.Begin([]byte("prefix"), protocol.LaneNormal, protocol.DefaultMaxFrameSize)
+		w.Begin([]byte("prefix"), protocol.LaneNormal, protocol.DefaultMaxFrameSize)
 		var want [][]byte
 		for i := range 50 {
 			f := Frame{Type: protocol.FrameData, Lane: 2, Route: uint32(i), Payload: []byte("payload payload")}
@@ -53,7 +53,7 @@ func TestBatchWriterRoundTrip(t *testing.T) {
 			t.Fatal("ACK did not fit")
 		}
 		want = append(want, ack.Append(nil))
-		buf, _ = w.Finish(compress, nil)
+		buf, _ := w.Finish(compress, nil)
 		if !bytes.HasPrefix(buf, []byte("prefix")) {
 			t.Fatal("Finish lost the bytes before the batch")
 		}
@@ -107,8 +107,8 @@ func TestBatchWriterLimits(t *testing.T) {
 
 func TestBatchWriterSmallCases(t *testing.T) {
 	var w BatchWriter
-	out, _ := w.Begin([]byte("x"), 1, 4096), []byte(nil)
-	out, _ = w.Finish(false, nil)
+	w.Begin([]byte("x"), 1, 4096)
+	out, _ := w.Finish(false, nil)
 	if string(out) != "x" {
 		t.Fatalf("empty batch left %q", out)
 	}

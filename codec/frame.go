@@ -390,15 +390,6 @@ func (f *Frame) optionalLen() int {
 	return n
 }
 
-// tail is what follows the fixed fields: the pattern of SUBSCRIBE and
-// UNSUBSCRIBE, the payload of the others.
-func (f *Frame) tail() []byte {
-	if f.Type == protocol.FrameSubscribe || f.Type == protocol.FrameUnsubscribe {
-		return f.Name
-	}
-	return f.Payload
-}
-
 // HeaderLen is the size of the frame without its payload: what AppendHeader
 // writes.
 func (f *Frame) HeaderLen() int {

@@ -27,7 +27,6 @@ type msgCase struct {
 	name, section, comment string
 	maxMessage             int
 	frames                 []Frame
-	raw                    [][]byte // frames given as bytes instead
 	messages               []vecMessage
 	err                    string
 }
