@@ -91,6 +91,7 @@ const retainCap = 32 << 10
 type partial struct {
 	active bool
 	typ    protocol.FrameType
+	flags  protocol.Flags // other than COMPRESSED
 	msgID  uint32
 	total  uint32
 	route  uint32
@@ -158,9 +159,25 @@ func (r *Reassembler) Add(f *Frame, now int64) (msg []byte, done bool, err error
 			return nil, false, ErrFragmentInterrupt
 		}
 		if f.Flags&protocol.FlagCompressed == 0 {
+			// SPEC §6: an unfragmented message over the max message size.
+			if len(f.Payload) > r.lim.MaxMessageSize {
+				return nil, false, ErrMessageTooLarge
+			}
 			return f.Payload, true, nil
 		}
-		r.scratch, err = AppendDecompressed(r.scratch[:0], f.Payload, min(r.lim.MaxFrameSize, r.lim.MaxMessageSize))
+		// SPEC §11.4: the decoded length against the max frame size
+		// (COMPRESSION_ERROR), then against the max message size.
+		n, err := DecodedLen(f.Payload)
+		if err != nil {
+			return nil, false, err
+		}
+		if n > r.lim.MaxFrameSize {
+			return nil, false, ErrDecodedTooLarge
+		}
+		if n > r.lim.MaxMessageSize {
+			return nil, false, ErrMessageTooLarge
+		}
+		r.scratch, err = AppendDecompressed(r.scratch[:0], f.Payload, n)
 		if err != nil {
 			return nil, false, err
 		}
@@ -201,6 +218,7 @@ func (r *Reassembler) start(p *partial, f *Frame) error {
 	}
 	p.active = true
 	p.typ, p.msgID, p.total = f.Type, f.MsgID, f.Total
+	p.flags = f.Flags &^ protocol.FlagCompressed
 	p.route, p.corr, p.ttl = f.Route, f.Corr, f.TTL
 	p.name = append(p.name[:0], f.Name...)
 	p.buf = p.buf[:0]
@@ -209,9 +227,10 @@ func (r *Reassembler) start(p *partial, f *Frame) error {
 	return nil
 }
 
-// match checks a later fragment against its message (SPEC §10.3).
+// match checks a later fragment against its message (SPEC §10.3): same
+// type, flags other than COMPRESSED, MsgID, Total, fixed fields and TTL.
 func (p *partial) match(f *Frame) error {
-	if f.Type != p.typ || f.MsgID != p.msgID || f.Total != p.total || f.Route != p.route ||
+	if f.Type != p.typ || f.Flags&^protocol.FlagCompressed != p.flags || f.MsgID != p.msgID || f.Total != p.total || f.Route != p.route ||
 		f.Corr != p.corr || f.TTL != p.ttl || !bytes.Equal(f.Name, p.name) {
 		return ErrFragmentMismatch
 	}

@@ -321,6 +321,11 @@ func (f *Frame) parseOptional(b []byte) error {
 		f.Seq = be.Uint64(b)
 		b = b[8:]
 	}
+	// SPEC §12.1: Seq 0 is never valid. SPEC §6.1: a response names the
+	// request it answers.
+	if (f.Flags&protocol.FlagReliable != 0 && f.Seq == 0) || (f.Flags&protocol.FlagResponse != 0 && f.Corr == 0) {
+		return ErrBadValue
+	}
 	if f.Flags&protocol.FlagFragment != 0 {
 		if len(b) < 12 {
 			return ErrTruncatedBody
@@ -533,6 +538,9 @@ func (f *Frame) Check(maxFrameSize int) error {
 		if f.Count == 0 || f.Count > protocol.MaxBatchFrames {
 			return ErrBatchCount
 		}
+	}
+	if (f.Flags&protocol.FlagReliable != 0 && f.Seq == 0) || (f.Flags&protocol.FlagResponse != 0 && f.Corr == 0) {
+		return ErrBadValue
 	}
 	if f.Flags&protocol.FlagFragment != 0 {
 		if f.Total == 0 {

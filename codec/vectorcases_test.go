@@ -224,6 +224,12 @@ func frameCases() []frameCase {
 		{name: "data-reliable-without-seq", section: "§6.1", build: func() []byte {
 			return withByte(enc(Frame{Type: protocol.FrameData, Lane: 1}), 5, byte(protocol.FlagReliable))
 		}, err: "PROTOCOL_ERROR"},
+		{name: "data-reliable-seq-zero", section: "§12.1", build: func() []byte {
+			return withByte(enc(Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable, Lane: 1, Seq: 1}), 22, 0)
+		}, err: "PROTOCOL_ERROR"},
+		{name: "data-response-without-corr", section: "§6.1", build: func() []byte {
+			return withByte(enc(Frame{Type: protocol.FrameData, Lane: 1, Payload: []byte("x")}), 5, byte(protocol.FlagResponse))
+		}, err: "PROTOCOL_ERROR"},
 		{name: "ack-lane0", section: "§7.2", build: func() []byte { return enc(Frame{Type: protocol.FrameAck, AckLane: 0}) }, err: "PROTOCOL_ERROR"},
 		{name: "ack-reserved-field", section: "§7.2", build: func() []byte {
 			return withByte(enc(Frame{Type: protocol.FrameAck, AckLane: 1}), 8, 1)
@@ -333,6 +339,12 @@ func msgCases() []msgCase {
 		{name: "fragment-total-changes", section: "§10.3", frames: []Frame{frags[0], mod(frags[1], func(f *Frame) { f.Total = 48 })}, err: "PROTOCOL_ERROR"},
 		{name: "fragment-msgid-changes", section: "§10.3", frames: []Frame{frags[0], mod(frags[1], func(f *Frame) { f.MsgID = 2 })}, err: "PROTOCOL_ERROR"},
 		{name: "fragment-route-changes", section: "§10.3", frames: []Frame{frags[0], mod(frags[1], func(f *Frame) { f.Route = 9 })}, err: "PROTOCOL_ERROR"},
+		{name: "fragment-flags-change", section: "§10.3", comment: "the second fragment adds EXPIRY",
+			frames: []Frame{frags[0], mod(frags[1], func(f *Frame) { f.Flags |= protocol.FlagExpiry; f.TTL = 0 })}, err: "PROTOCOL_ERROR"},
+		{name: "unfragmented-over-max-message", section: "§6", maxMessage: 3,
+			frames: []Frame{{Type: protocol.FrameData, Lane: 1, Payload: []byte("four")}}, err: "MESSAGE_TOO_LARGE"},
+		{name: "compressed-over-max-message", section: "§11.4", maxMessage: 16, comment: "decodes to 24 bytes: within the frame limit, over the message limit",
+			frames: []Frame{{Type: protocol.FrameData, Flags: protocol.FlagCompressed, Lane: 2, Payload: snappyRef}}, err: "MESSAGE_TOO_LARGE"},
 		{name: "fragment-gap", section: "§10.3", frames: []Frame{frags[0], frags[2]}, err: "PROTOCOL_ERROR"},
 		{name: "fragment-repeated", section: "§10.3", frames: []Frame{frags[0], frags[0]}, err: "PROTOCOL_ERROR"},
 		{name: "fragment-first-not-at-zero", section: "§10.3", frames: []Frame{frags[1]}, err: "PROTOCOL_ERROR"},

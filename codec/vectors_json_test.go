@@ -243,6 +243,9 @@ func toVec(f *Frame, d *Decoder) (vecFrame, error) {
 		if payload, err = AppendDecompressed(nil, f.Payload, limit); err != nil {
 			return v, err
 		}
+		if f.Flags&protocol.FlagFragment != 0 && len(payload) == 0 {
+			return v, ErrFragmentEmpty // SPEC §10.3 rule 7
+		}
 		v.DecodedPayloadHex = hex.EncodeToString(payload)
 	}
 	if f.Type == protocol.FrameBatch {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/ferry-proto/ferry/protocol"
@@ -202,7 +203,7 @@ func TestVectors(t *testing.T) {
 	}
 	var msgsOnDisk vecMsgFile
 	readJSON(t, "messages.json", &msgsOnDisk)
-	if !reflect.DeepEqual(msgsOnDisk, msgs) {
+	if !reflect.DeepEqual(roundTrip(msgsOnDisk), roundTrip(msgs)) {
 		t.Errorf("docs/vectors/messages.json differs from the cases: run make vectors-update and review the diff")
 	}
 
@@ -226,6 +227,40 @@ func TestVectors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSpecExamples checks the annotated hex dumps of SPEC Appendix B
+// against the vectors, so the prose and the files cannot drift.
+func TestSpecExamples(t *testing.T) {
+	spec, err := os.ReadFile(filepath.Join("..", "docs", "SPEC.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file vecFile
+	readJSON(t, "frames.json", &file)
+	known := map[string]string{}
+	for _, v := range file.Vectors {
+		known[v.Hex] = v.Name
+	}
+	found := 0
+	for _, block := range strings.Split(string(spec), "```hex\n")[1:] {
+		h := strings.Join(strings.Fields(strings.SplitN(block, "```", 2)[0]), "")
+		if _, ok := known[h]; !ok {
+			t.Errorf("SPEC hex example %s matches no vector", h)
+		}
+		found++
+	}
+	if found < 2 {
+		t.Fatalf("found %d hex examples in SPEC.md, want at least 2", found)
+	}
+}
+
+// roundTrip makes nil and empty slices compare equal after a JSON round trip.
+func roundTrip[T any](v T) T {
+	b, _ := json.Marshal(v)
+	var out T
+	_ = json.Unmarshal(b, &out)
+	return out
 }
 
 // normalize makes nil and empty slices compare equal after a JSON round trip.

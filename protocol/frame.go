@@ -97,13 +97,13 @@ type Flags uint8
 // Flag bits, SPEC §3.3. Optional fields that a flag announces appear after
 // the type's fixed fields in ascending order of their flag bits.
 const (
-	// FlagCompressed: the payload is a snappy block (SPEC §10). DATA,
+	// FlagCompressed: the payload is a snappy block (SPEC §11). DATA,
 	// PUBLISH, DIRECT, BATCH.
 	FlagCompressed Flags = 0x01
-	// FlagReliable: a Seq (uint64) field follows (SPEC §11). DATA,
+	// FlagReliable: a Seq (uint64) field follows (SPEC §12). DATA,
 	// PUBLISH, DIRECT.
 	FlagReliable Flags = 0x02
-	// FlagFragment: MsgID, Offset and Total (3 × uint32) follow (SPEC §9).
+	// FlagFragment: MsgID, Offset and Total (3 × uint32) follow (SPEC §10).
 	// DATA, PUBLISH, DIRECT.
 	FlagFragment Flags = 0x04
 	// FlagResponse: this DATA answers the peer's request with the same
@@ -240,7 +240,7 @@ func LaneAllowed(t FrameType, l Lane) bool {
 	return l < NumLanes
 }
 
-// Capability bits of HELLO and WELCOME (SPEC §5.2).
+// Capability bits of HELLO and WELCOME (SPEC §5.2, §5.4).
 const (
 	// CapCompression: the sender can send and receive snappy-compressed
 	// payloads. Compression is on when both HELLO and WELCOME set it.

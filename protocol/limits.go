@@ -1,6 +1,6 @@
 package protocol
 
-// Limits and defaults, SPEC §12. "Default" values are what a side announces
+// Limits and defaults, SPEC §14. "Default" values are what a side announces
 // when configured with nothing else; "Min" and "Hard" values bound what may
 // be announced at all.
 const (
@@ -41,7 +41,7 @@ const (
 	// the client proposes none (SPEC §7).
 	DefaultHeartbeatMs = 30_000
 	// DefaultReceiveMax is the in-flight window of reliable messages per
-	// lane a side announces by default (SPEC §11).
+	// lane a side announces by default (SPEC §5.4.5, §12).
 	DefaultReceiveMax = 256
 	// DefaultSessionExpirySec is the session expiry a server grants by
 	// default (SPEC §5.4).
