@@ -1,0 +1,84 @@
+package reactor
+
+import (
+	"time"
+
+	"github.com/ferry-proto/ferry/codec"
+	"github.com/ferry-proto/ferry/reactor/internal/wheel"
+)
+
+// maxIov is the most slices handed to one writev: Linux refuses more than
+// 1,024 (and gnet closes the connection when it does).
+const maxIov = 1024
+
+// arenaSize is the per-loop scratch that fragment headers are encoded into
+// for one flush; iovecs point into it, so it never grows mid-flush.
+const arenaSize = 256 << 10
+
+// tickInterval is the timing wheel's resolution.
+const tickInterval = 10 * time.Millisecond
+
+// blockedPoll is how often connections held back by a full engine buffer
+// are re-examined: the engines tell us nothing when their buffer drains.
+const blockedPoll = time.Millisecond
+
+// loop is the state of one event loop: its timing wheel and the scratch
+// every flush on it shares. Only that loop's goroutine touches it.
+type loop struct {
+	srv     *Server
+	wheel   *wheel.Wheel
+	iov     [][]byte
+	arena   []byte
+	release []*codec.Buffer
+	blocked []*Conn
+	// execute runs fn on this loop's goroutine (engine specific).
+	execute func(fn func()) error
+}
+
+func newLoop(srv *Server) *loop {
+	return &loop{
+		srv:     srv,
+		wheel:   wheel.New(tickInterval, srv.epoch),
+		iov:     make([][]byte, 0, maxIov),
+		arena:   make([]byte, 0, arenaSize),
+		release: make([]*codec.Buffer, 0, 64),
+	}
+}
+
+// now returns nanoseconds since the server's epoch on the monotonic clock.
+func (l *loop) now() int64 { return int64(time.Since(l.srv.epoch)) }
+
+func (l *loop) at(ns int64) time.Time { return l.srv.epoch.Add(time.Duration(ns)) }
+
+// tick advances the wheel and retries the connections waiting for their
+// engine buffer to drain. It runs on the loop.
+func (l *loop) tick() {
+	l.wheel.Advance(time.Now())
+	if len(l.blocked) == 0 {
+		return
+	}
+	now := l.now()
+	kept := l.blocked[:0]
+	for _, c := range l.blocked {
+		c.inBlocked = false
+		l.srv.blockedConns.Add(-1)
+		if c.state == stateClosed {
+			continue
+		}
+		c.checkProgress(now)
+		c.flush()
+		if c.inBlocked {
+			kept = append(kept, c)
+		}
+	}
+	clear(l.blocked[len(kept):])
+	l.blocked = kept
+}
+
+func (l *loop) block(c *Conn) {
+	if !c.inBlocked {
+		c.inBlocked = true
+		l.blocked = append(l.blocked, c)
+		l.srv.blockedConns.Add(1)
+	}
+}

@@ -1,0 +1,503 @@
+package reactor
+
+import (
+	"errors"
+
+	"github.com/ferry-proto/ferry/codec"
+	"github.com/ferry-proto/ferry/protocol"
+)
+
+// Errors a sender gets back. Each means the message was not queued, and
+// each such drop is counted (Counters.Drops).
+var (
+	ErrClosed       = errors.New("reactor: connection closed")
+	ErrDropped      = errors.New("reactor: unreliable bulk message dropped: queue over high watermark")
+	ErrSlowConsumer = errors.New("reactor: outbound cap reached; connection closed as a slow consumer")
+	ErrNotSendable  = errors.New("reactor: frame type cannot be sent by an application")
+)
+
+// outItem is one message waiting in a lane: an encoded frame, or the
+// payload of a message still to be cut into fragments.
+type outItem struct {
+	buf  *codec.Buffer
+	lane protocol.Lane
+	// bulkDroppable: an unreliable lane-3 message, dropped first.
+	bulkDroppable bool
+	// frag is set for a message larger than the fragment size; buf then
+	// holds the bare payload and the headers are made as it is sent.
+	frag *fragItem
+}
+
+type fragItem struct {
+	tmpl   codec.Frame // fixed fields; tmpl.Name points into name
+	name   []byte
+	fr     codec.Fragmenter
+	hdrLen int
+	init   bool
+}
+
+// size is the number of bytes the item adds to the queue.
+func (it *outItem) size() int { return len(it.buf.B) }
+
+// remaining is what is still unsent of the item, in queue bytes.
+func (it *outItem) remaining() int {
+	if it.frag != nil && it.frag.init {
+		return it.frag.fr.Remaining()
+	}
+	return len(it.buf.B)
+}
+
+// laneQueue is a FIFO of one lane's items, owned by the loop.
+type laneQueue struct {
+	items   []outItem
+	head    int
+	deficit int
+}
+
+func (q *laneQueue) empty() bool { return q.head == len(q.items) }
+
+func (q *laneQueue) push(it outItem) { q.items = append(q.items, it) }
+
+func (q *laneQueue) peek() *outItem { return &q.items[q.head] }
+
+func (q *laneQueue) pop() *outItem {
+	it := &q.items[q.head]
+	q.head++
+	if q.head == len(q.items) {
+		q.head = 0
+		q.items = q.items[:0]
+	}
+	return it
+}
+
+// Sendable reports whether a frame of type t may be passed to Send.
+func Sendable(t protocol.FrameType) bool {
+	return t.IsMessage() || t == protocol.FrameResult
+}
+
+// Send queues f for the peer. It is safe from any goroutine and copies
+// f's slices, so the caller may reuse them at once. A message larger than
+// the fragment size is fragmented as it is sent, so that it delays frames
+// of higher-priority lanes by at most one fragment. Order is kept within a
+// lane. The error says why a message was not queued: ErrClosed,
+// ErrDropped (unreliable lane 3 over the high watermark) or ErrSlowConsumer
+// (the outbound cap was reached and the connection is being closed).
+func (c *Conn) Send(f *codec.Frame) error {
+	it, err := c.prepare(f)
+	if err != nil {
+		return err
+	}
+	if err := c.admit(&it); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.closed.Load() {
+		c.mu.Unlock()
+		c.unqueue(&it)
+		c.drop(&it, DropClosed)
+		return ErrClosed
+	}
+	c.pending = append(c.pending, it)
+	c.mu.Unlock()
+	if c.wakeQueued.CompareAndSwap(false, true) {
+		c.srv.counters.Wakes.Add(1)
+		c.tr.Wake()
+	}
+	return nil
+}
+
+// SendOnLoop is Send for a handler replying on the connection whose
+// callback is running: it queues directly on the loop, with no lock and no
+// wake-up, and the frames go out when the callback returns. Calling it from
+// any other goroutine, or for another connection, corrupts state.
+func (c *Conn) SendOnLoop(f *codec.Frame) error {
+	it, err := c.prepare(f)
+	if err != nil {
+		return err
+	}
+	if err := c.admit(&it); err != nil {
+		return err
+	}
+	c.lanes[it.lane].push(it)
+	c.srv.counters.Queued[it.lane].Add(int64(it.size()))
+	return nil
+}
+
+// prepare encodes f into a pooled buffer, compressed when negotiated and
+// worthwhile; a large message keeps only its payload, fragmented later.
+func (c *Conn) prepare(f *codec.Frame) (outItem, error) {
+	if c.closed.Load() {
+		c.srv.counters.Drops[DropClosed].Add(1)
+		return outItem{}, ErrClosed
+	}
+	if !Sendable(f.Type) {
+		return outItem{}, ErrNotSendable
+	}
+	if err := c.checkFrame(f); err != nil {
+		return outItem{}, err
+	}
+	it := outItem{lane: f.Lane, bulkDroppable: f.Lane == protocol.LaneBulk && !f.Flags.Has(protocol.FlagReliable)}
+	b := codec.GetBuffer()
+	if f.Type.IsMessage() && codec.NeedsFragments(len(f.Payload), c.fragSizeShared()) {
+		b.B = append(b.B[:0], f.Payload...)
+		fi := &fragItem{tmpl: *f, name: append([]byte(nil), f.Name...)}
+		fi.tmpl.Name = fi.name
+		fi.tmpl.Payload = nil
+		it.buf, it.frag = b, fi
+		return it, nil
+	}
+	g := *f
+	g.Flags &^= protocol.FlagCompressed
+	if c.compressShared() && f.Type.IsMessage() && len(f.Payload) >= codec.MinCompressSize {
+		// Compress into the tail of the buffer, then encode the header
+		// in front of whichever payload is smaller.
+		b.B = b.B[:0]
+		z, ok := codec.AppendMaybeCompressed(b.B, f.Payload)
+		if ok {
+			g.Flags |= protocol.FlagCompressed
+			zb := codec.GetBuffer()
+			g.Payload = z
+			zb.B = g.Append(zb.B[:0])
+			b.B = z
+			codec.PutBuffer(b)
+			it.buf = zb
+			return it, nil
+		}
+	}
+	b.B = g.Append(b.B[:0])
+	it.buf = b
+	return it, nil
+}
+
+// checkFrame checks the fields an application gave against the spec.
+func (c *Conn) checkFrame(f *codec.Frame) error {
+	g := *f
+	g.Payload = nil
+	if f.Flags.Has(protocol.FlagFragment) {
+		return ErrNotSendable // fragmentation is the reactor's job
+	}
+	if err := g.Check(protocol.HardMaxFrameSize); err != nil {
+		return err
+	}
+	if f.Type.IsMessage() && len(f.Payload) > c.peerMaxMsgShared() {
+		return codec.ErrMessageTooLarge
+	}
+	return nil
+}
+
+// admit applies backpressure (Config.HighWatermark, MaxOutboundBytes)
+// before a message is queued, and accounts for it.
+func (c *Conn) admit(it *outItem) error {
+	cfg := &c.srv.cfg
+	n := int64(it.size())
+	backlog := c.queued.Load() + c.engineBuf.Load()
+	if it.bulkDroppable && backlog > int64(cfg.HighWatermark) {
+		c.drop(it, DropQueueFull)
+		return ErrDropped
+	}
+	if backlog+n > int64(cfg.MaxOutboundBytes) {
+		c.drop(it, DropSlowConsumer)
+		c.requestClose(protocol.CodeSlowConsumer)
+		return ErrSlowConsumer
+	}
+	if c.queued.Add(n)+c.engineBuf.Load() > int64(cfg.HighWatermark) {
+		c.backlogged.Store(true)
+	}
+	return nil
+}
+
+func (c *Conn) unqueue(it *outItem) { c.queued.Add(-int64(it.remaining())) }
+
+// drop releases an item that will not be sent and counts it.
+func (c *Conn) drop(it *outItem, why DropReason) {
+	c.srv.counters.Drops[why].Add(1)
+	if it.buf != nil {
+		codec.PutBuffer(it.buf)
+		it.buf = nil
+	}
+}
+
+// Backlogged reports whether more than Config.HighWatermark bytes wait for
+// this peer; it stays true until the backlog falls below LowWatermark.
+// Producers that can hold back (fan-out of bulk data) should. Safe from any
+// goroutine.
+func (c *Conn) Backlogged() bool { return c.backlogged.Load() }
+
+// Queued is the number of bytes waiting for this peer in our queues and the
+// engine's buffer. Safe from any goroutine.
+func (c *Conn) Queued() int64 { return c.queued.Load() + c.engineBuf.Load() }
+
+// Close closes the connection with code (an ERROR frame first). Safe from
+// any goroutine.
+func (c *Conn) Close(code protocol.ErrorCode) { c.requestClose(code) }
+
+func (c *Conn) requestClose(code protocol.ErrorCode) {
+	if c.closeReq.CompareAndSwap(0, uint32(code)+1) && c.wakeQueued.CompareAndSwap(false, true) {
+		c.tr.Wake()
+	}
+}
+
+// goAway asks the loop to send GOAWAY and start draining. Safe from any
+// goroutine.
+func (c *Conn) goAway() {
+	if c.pendingGoAway.CompareAndSwap(false, true) && c.wakeQueued.CompareAndSwap(false, true) {
+		c.tr.Wake()
+	}
+}
+
+// onWake runs on the loop after Wake: it moves what other goroutines
+// queued into the lanes, then acts on close and GOAWAY requests.
+func (c *Conn) onWake() {
+	c.wakeQueued.Store(false)
+	if c.state == stateClosed {
+		return
+	}
+	c.mu.Lock()
+	pending := c.pending
+	c.pending = c.spare[:0]
+	c.mu.Unlock()
+	for i := range pending {
+		it := pending[i]
+		c.lanes[it.lane].push(it)
+		c.srv.counters.Queued[it.lane].Add(int64(it.size()))
+		pending[i] = outItem{}
+	}
+	c.spare = pending[:0]
+	if code := c.closeReq.Load(); code != 0 {
+		c.flush()
+		c.closeWith(protocol.ErrorCode(code-1), "closed by server")
+		return
+	}
+	if c.pendingGoAway.Load() && c.state != stateDraining {
+		c.sendGoAway()
+	}
+}
+
+func (c *Conn) sendGoAway() {
+	g := codec.Frame{Type: protocol.FrameGoAway, Code: protocol.CodeGoingAway,
+		ReconnectAfter: uint32(c.srv.cfg.ReconnectAfter.Milliseconds()), Payload: goAwayReason}
+	c.ctrl = g.Append(c.ctrl)
+	c.srv.counters.FramesOut[protocol.FrameGoAway].Add(1)
+	c.state = stateDraining
+	c.drainUntil = c.loop.now() + int64(c.srv.cfg.DrainTimeout)
+	c.schedule()
+}
+
+var goAwayReason = []byte("server shutting down")
+
+// maxFlushRounds bounds the writevs one flush makes for one connection
+// before it yields the loop to the others; what is left is retried from the
+// loop's blocked list.
+const maxFlushRounds = 8
+
+// flush writes what is ready: lane 0 first, then lanes 1-3 by deficit round
+// robin, in as few writevs as the 1,024-slice limit allows. Lanes 2 and 3
+// are held back while the engine buffers more than Config.EngineBuffer, so
+// an urgent message never waits behind more than that much bulk. Runs on
+// the loop.
+func (c *Conn) flush() {
+	held := false
+	for range maxFlushRounds {
+		var wrote bool
+		wrote, held = c.flushOnce()
+		if !wrote || c.state == stateClosed || !c.hasQueued() {
+			break
+		}
+	}
+	if c.state == stateClosed {
+		return
+	}
+	buffered := c.tr.Buffered()
+	c.engineBuf.Store(int64(buffered))
+	if held || c.hasQueued() {
+		c.loop.block(c)
+	}
+	if c.backlogged.Load() && c.queued.Load()+int64(buffered) < int64(c.srv.cfg.LowWatermark) {
+		c.backlogged.Store(false)
+	}
+}
+
+func (c *Conn) hasQueued() bool {
+	return len(c.ctrl) > 0 || !c.lanes[1].empty() || !c.lanes[2].empty() || !c.lanes[3].empty()
+}
+
+// flushOnce builds one writev and writes it. It reports whether it wrote
+// anything and whether lanes 2-3 were held back by the engine buffer.
+func (c *Conn) flushOnce() (wrote, held bool) {
+	if c.state == stateClosed {
+		return false, false
+	}
+	l := c.loop
+	iov := l.iov[:0]
+	l.arena = l.arena[:0]
+	l.release = l.release[:0]
+	if len(c.ctrl) > 0 {
+		iov = append(iov, c.ctrl)
+	}
+	engineRoom := c.srv.cfg.EngineBuffer - c.tr.Buffered()
+	full := false
+	for !full {
+		progressed, waiting := false, false
+		for lane := protocol.LaneInteractive; lane < protocol.NumLanes; lane++ {
+			q := &c.lanes[lane]
+			if q.empty() {
+				q.deficit = 0
+				continue
+			}
+			if lane >= protocol.LaneNormal && engineRoom <= 0 {
+				held = true
+				continue
+			}
+			waiting = true
+			q.deficit += c.srv.quantum[lane]
+			for !q.empty() && len(iov) < maxIov-2 {
+				it := q.peek()
+				n := c.nextSize(it)
+				if n > q.deficit || (lane >= protocol.LaneNormal && engineRoom <= 0) {
+					break
+				}
+				var ok bool
+				if iov, ok = c.appendNext(iov, it, lane); !ok {
+					full = true // arena full: the rest waits for the next flush
+					break
+				}
+				q.deficit -= n
+				if lane >= protocol.LaneNormal {
+					engineRoom -= n
+				}
+				progressed = true
+			}
+			if q.empty() {
+				q.deficit = 0
+			}
+		}
+		if !waiting || len(iov) >= maxIov-2 || (!progressed && held) {
+			break
+		}
+	}
+	if len(iov) > 0 {
+		written := 0
+		for _, b := range iov {
+			written += len(b)
+		}
+		err := c.tr.Writev(iov)
+		c.ctrl = c.ctrl[:0]
+		for _, b := range l.release {
+			codec.PutBuffer(b)
+		}
+		clear(iov)
+		l.release = l.release[:0]
+		if err != nil {
+			return false, held
+		}
+		c.lastSend = l.now()
+		c.srv.counters.BytesOut.Add(uint64(written))
+		return true, held
+	}
+	return false, held
+}
+
+// nextSize is the wire size of what appendNext would write for it.
+func (c *Conn) nextSize(it *outItem) int {
+	if it.frag == nil {
+		return len(it.buf.B)
+	}
+	return min(c.fragSize, it.frag.remainingOr(len(it.buf.B))) + 64
+}
+
+func (fi *fragItem) remainingOr(n int) int {
+	if fi.init {
+		return fi.fr.Remaining()
+	}
+	return n
+}
+
+// appendNext adds the item (or its next fragment) to iov. It reports false
+// when the arena has no room for a fragment header.
+func (c *Conn) appendNext(iov [][]byte, it *outItem, lane protocol.Lane) ([][]byte, bool) {
+	l := c.loop
+	q := &c.lanes[lane]
+	ctr := &c.srv.counters
+	if it.frag == nil {
+		iov = append(iov, it.buf.B)
+		l.release = append(l.release, it.buf)
+		n := len(it.buf.B)
+		c.queued.Add(-int64(n))
+		ctr.Queued[lane].Add(-int64(n))
+		ctr.MessagesOut[lane].Add(1)
+		ctr.FramesOut[it.buf.B[4]].Add(1)
+		it.buf = nil
+		q.pop()
+		return iov, true
+	}
+	fi := it.frag
+	if !fi.init {
+		c.msgID++
+		fi.fr = codec.NewFragmenter(&fi.tmpl, it.buf.B, c.msgID, c.fragSize)
+		h := fi.tmpl
+		h.Flags |= protocol.FlagFragment
+		fi.hdrLen = h.HeaderLen()
+		fi.init = true
+	}
+	// Every fragment's header has the same length: check for room first.
+	if cap(l.arena)-len(l.arena) < fi.hdrLen {
+		return iov, false
+	}
+	f, _ := fi.fr.Next()
+	start := len(l.arena)
+	l.arena = f.AppendHeader(l.arena)
+	iov = append(iov, l.arena[start:len(l.arena):len(l.arena)], f.Payload)
+	n := len(f.Payload)
+	c.queued.Add(-int64(n))
+	ctr.Queued[lane].Add(-int64(n))
+	ctr.FramesOut[f.Type].Add(1)
+	if fi.fr.Remaining() == 0 {
+		ctr.MessagesOut[lane].Add(1)
+		l.release = append(l.release, it.buf)
+		it.buf = nil
+		q.pop()
+	}
+	return iov, true
+}
+
+// checkProgress closes a connection whose engine buffer has not drained at
+// all for Config.WriteStallTimeout while data waits (SLOW_CONSUMER).
+func (c *Conn) checkProgress(now int64) {
+	buffered := c.tr.Buffered()
+	switch {
+	case buffered == 0 || buffered < c.lastBuf:
+		c.stallSince = now
+	case c.stallSince == 0:
+		c.stallSince = now
+	case now-c.stallSince > int64(c.srv.cfg.WriteStallTimeout):
+		c.closeWith(protocol.CodeSlowConsumer, "no write progress")
+	}
+	c.lastBuf = buffered
+}
+
+// negotiated holds the values other goroutines need when they encode for
+// this peer; the loop publishes it once, before OnOpen.
+type negotiated struct {
+	fragSize   int
+	peerMaxMsg int
+	compress   bool
+}
+
+func (c *Conn) fragSizeShared() int {
+	if n := c.neg.Load(); n != nil {
+		return n.fragSize
+	}
+	return c.srv.cfg.FragmentSize
+}
+
+func (c *Conn) compressShared() bool {
+	n := c.neg.Load()
+	return n != nil && n.compress
+}
+
+func (c *Conn) peerMaxMsgShared() int {
+	if n := c.neg.Load(); n != nil {
+		return n.peerMaxMsg
+	}
+	return protocol.DefaultMaxMessageSize
+}
