@@ -83,6 +83,10 @@ type Config struct {
 	// ReceiveMax is the in-flight window announced. Default 256.
 	ReceiveMax uint16
 
+	// FIFO turns priority off: every message waits in one queue, in the
+	// order it was sent, whatever its lane. It exists as the baseline that
+	// BenchmarkLaneLatency compares lanes with; do not use it in production.
+	FIFO bool
 	// LaneWeights are the deficit-round-robin weights of lanes 1, 2 and 3.
 	// Default 4:2:1.
 	LaneWeights [3]int

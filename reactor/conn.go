@@ -413,7 +413,7 @@ func (c *Conn) onClosed() {
 		q := &c.lanes[l]
 		for !q.empty() {
 			it := q.pop()
-			c.srv.counters.Queued[l].Add(-int64(it.remaining()))
+			c.srv.counters.Queued[it.lane].Add(-int64(it.remaining()))
 			c.drop(it, DropClosed)
 		}
 	}

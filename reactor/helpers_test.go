@@ -17,13 +17,12 @@ import (
 // testHandler echoes DATA with route echoRoute back on the loop, records
 // opens, messages and closes, and hands connections to the test.
 type testHandler struct {
-	mu      sync.Mutex
-	opened  chan *Conn
-	closed  chan protocol.ErrorCode
-	msgs    int
-	refuse  protocol.ErrorCode
-	onMsg   func(c *Conn, f *codec.Frame)
-	lastMsg []byte
+	mu     sync.Mutex
+	opened chan *Conn
+	closed chan protocol.ErrorCode
+	msgs   int
+	refuse protocol.ErrorCode
+	onMsg  func(c *Conn, f *codec.Frame)
 }
 
 const echoRoute = 1
@@ -55,8 +54,13 @@ func (h *testHandler) OnMessage(c *Conn, f *codec.Frame) {
 		return
 	}
 	if f.Type == protocol.FrameData && f.Route == echoRoute {
-		r := codec.Frame{Type: protocol.FrameData, Flags: protocol.FlagResponse, Lane: f.Lane, Route: f.Route, Corr: f.Corr, Payload: f.Payload}
-		_ = c.SendOnLoop(&r)
+		r := codec.Frame{Type: protocol.FrameData, Lane: f.Lane, Route: f.Route, Corr: f.Corr, Payload: f.Payload}
+		if f.Corr != 0 {
+			r.Flags = protocol.FlagResponse // SPEC §6.1: only requests get responses
+		}
+		if err := c.SendOnLoop(&r); err != nil {
+			panic(err)
+		}
 	}
 }
 

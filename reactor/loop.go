@@ -31,6 +31,7 @@ type loop struct {
 	arena   []byte
 	release []*codec.Buffer
 	blocked []*Conn
+	spare   []*Conn
 	// execute runs fn on this loop's goroutine (engine specific).
 	execute func(fn func()) error
 }
@@ -58,21 +59,19 @@ func (l *loop) tick() {
 		return
 	}
 	now := l.now()
-	kept := l.blocked[:0]
-	for _, c := range l.blocked {
+	list := l.blocked
+	l.blocked = l.spare[:0]
+	for i, c := range list {
+		list[i] = nil
 		c.inBlocked = false
 		l.srv.blockedConns.Add(-1)
 		if c.state == stateClosed {
 			continue
 		}
 		c.checkProgress(now)
-		c.flush()
-		if c.inBlocked {
-			kept = append(kept, c)
-		}
+		c.flush() // blocks c again if it still waits
 	}
-	clear(l.blocked[len(kept):])
-	l.blocked = kept
+	l.spare = list[:0]
 }
 
 func (l *loop) block(c *Conn) {

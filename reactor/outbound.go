@@ -118,9 +118,18 @@ func (c *Conn) SendOnLoop(f *codec.Frame) error {
 	if err := c.admit(&it); err != nil {
 		return err
 	}
-	c.lanes[it.lane].push(it)
+	c.lanes[c.queueOf(it.lane)].push(it)
 	c.srv.counters.Queued[it.lane].Add(int64(it.size()))
 	return nil
+}
+
+// queueOf is the lane queue a message of lane waits in: its own, or the
+// single FIFO queue when priority is off.
+func (c *Conn) queueOf(lane protocol.Lane) protocol.Lane {
+	if c.srv.cfg.FIFO {
+		return protocol.LaneNormal
+	}
+	return lane
 }
 
 // prepare encodes f into a pooled buffer, compressed when negotiated and
@@ -258,7 +267,7 @@ func (c *Conn) onWake() {
 	c.mu.Unlock()
 	for i := range pending {
 		it := pending[i]
-		c.lanes[it.lane].push(it)
+		c.lanes[c.queueOf(it.lane)].push(it)
 		c.srv.counters.Queued[it.lane].Add(int64(it.size()))
 		pending[i] = outItem{}
 	}
@@ -423,8 +432,8 @@ func (c *Conn) appendNext(iov [][]byte, it *outItem, lane protocol.Lane) ([][]by
 		l.release = append(l.release, it.buf)
 		n := len(it.buf.B)
 		c.queued.Add(-int64(n))
-		ctr.Queued[lane].Add(-int64(n))
-		ctr.MessagesOut[lane].Add(1)
+		ctr.Queued[it.lane].Add(-int64(n))
+		ctr.MessagesOut[it.lane].Add(1)
 		ctr.FramesOut[it.buf.B[4]].Add(1)
 		it.buf = nil
 		q.pop()
@@ -449,10 +458,10 @@ func (c *Conn) appendNext(iov [][]byte, it *outItem, lane protocol.Lane) ([][]by
 	iov = append(iov, l.arena[start:len(l.arena):len(l.arena)], f.Payload)
 	n := len(f.Payload)
 	c.queued.Add(-int64(n))
-	ctr.Queued[lane].Add(-int64(n))
+	ctr.Queued[it.lane].Add(-int64(n))
 	ctr.FramesOut[f.Type].Add(1)
 	if fi.fr.Remaining() == 0 {
-		ctr.MessagesOut[lane].Add(1)
+		ctr.MessagesOut[it.lane].Add(1)
 		l.release = append(l.release, it.buf)
 		it.buf = nil
 		q.pop()

@@ -21,8 +21,8 @@
 //     prefix of the input, so the coalesced echo is that prefix, unchanged and
 //     uncopied. A trailing partial frame stays in gnet's inbound buffer for
 //     the next OnTraffic.
-//   - A length above Config.MaxFrame closes the connection before any byte of
-//     that frame is buffered for it; so does an outbound backlog past
+//   - A length above Config.MaxFrame closes the connection as soon as the
+//     header is seen, without waiting for the payload; so does a backlog past
 //     Config.MaxOutbound (gnet has no backpressure of its own: a peer that
 //     never reads would otherwise grow the server's memory without bound).
 //   - gnet's logger is replaced by a no-op one. gnet keeps its logger in a
