@@ -99,7 +99,6 @@ func frameCases() []frameCase {
 	p := func(f Frame) *Frame { return &f }
 	ping := enc(Frame{Type: protocol.FramePing, Opaque: 0x0102030405060708})
 	data := enc(Frame{Type: protocol.FrameData, Lane: 1, Route: 1, Payload: []byte("abc")})
-	long := bytes.Repeat([]byte("ferry "), 40)
 	return []frameCase{
 		// §5: handshake.
 		{name: "hello-minimal", section: "§5.2", frame: p(Frame{Type: protocol.FrameHello, Payload: (&Hello{Version: 1}).Append(nil)})},
@@ -137,7 +136,21 @@ func frameCases() []frameCase {
 			return helloFrame(h)
 		}, err: "PROTOCOL_ERROR"},
 		{name: "welcome-bad-session-present", section: "§5.3", build: func() []byte {
-			return withByte(AppendWelcome(nil, &Welcome{Version: 1}), 9, 2)
+			return withByte(AppendWelcome(nil, &Welcome{Version: 1, HeartbeatMs: 10_000, ClientID: []byte("c")}), 9, 2)
+		}, err: "PROTOCOL_ERROR"},
+		{name: "welcome-bad-version", section: "§5.1", build: func() []byte {
+			return withByte(AppendWelcome(nil, &Welcome{Version: 1, HeartbeatMs: 10_000, ClientID: []byte("c")}), 7, 2)
+		}, err: "UNSUPPORTED_VERSION"},
+		{name: "hello-empty-body", section: "§5.2", build: func() []byte { return enc(Frame{Type: protocol.FrameHello}) }, err: "PROTOCOL_ERROR"},
+		{name: "hello-max-message-over-ceiling", section: "§5.4", build: func() []byte {
+			h := helloFull
+			h.MaxMessageSize = protocol.HardMaxMessageSize + 1
+			return helloFrame(h)
+		}, err: "PROTOCOL_ERROR"},
+		{name: "hello-resume-token-without-session", section: "§5.2", build: func() []byte {
+			h := helloFull
+			h.ResumeToken = []byte("t")
+			return helloFrame(h)
 		}, err: "PROTOCOL_ERROR"},
 
 		// §6: message frames, every lane and flag.
@@ -180,7 +193,25 @@ func frameCases() []frameCase {
 		{name: "batch-compressed", section: "§9", compression: true, frame: p(Frame{Type: protocol.FrameBatch, Flags: protocol.FlagCompressed, Lane: 1, Count: 8,
 			Payload: snappyOf(bytes.Repeat(innerData, 8))})},
 		{name: "batch-count-zero", section: "§9", build: func() []byte { return batchOf(0) }, err: "PROTOCOL_ERROR"},
-		{name: "batch-count-over-limit", section: "§9", build: func() []byte { return batchOf(protocol.MaxBatchFrames+1, innerData) }, err: "PROTOCOL_ERROR"},
+		{name: "batch-count-over-limit", section: "§9", comment: "1,025 inner frames, one over the limit, and Count says so",
+			build: func() []byte {
+				unsub := enc(Frame{Type: protocol.FrameUnsubscribe, Corr: 1, Name: []byte("a")})
+				return batchOf(protocol.MaxBatchFrames+1, bytes.Repeat(unsub, protocol.MaxBatchFrames+1))
+			}, err: "PROTOCOL_ERROR"},
+		{name: "batch-inner-length-below-minimum", section: "§9", build: func() []byte { return batchOf(1, []byte{0, 0, 0, 2, 3, 0}) }, err: "PROTOCOL_ERROR"},
+		{name: "batch-inner-compressed", section: "§9", compression: true, build: func() []byte {
+			return batchOf(1, enc(Frame{Type: protocol.FrameData, Flags: protocol.FlagCompressed, Lane: 2, Payload: snappyRef}))
+		}, err: "PROTOCOL_ERROR"},
+		{name: "batch-holds-welcome", section: "§9", build: func() []byte {
+			return batchOf(1, AppendWelcome(nil, &Welcome{Version: 1, HeartbeatMs: 1000, ClientID: []byte("c")}))
+		}, err: "PROTOCOL_ERROR"},
+		{name: "batch-compressed-corrupt", section: "§9", compression: true, build: func() []byte {
+			return enc(Frame{Type: protocol.FrameBatch, Flags: protocol.FlagCompressed, Lane: 1, Count: 1, Payload: []byte{0x18, 0x14, 'f', 'e', 'r', 'r', 'y', ' ', 0x46, 0x40, 0x00}})
+		}, err: "COMPRESSION_ERROR"},
+		{name: "batch-compressed-over-frame-limit", section: "§9", compression: true, comment: "a valid block of 70,000 decoded bytes, over the 65,536-byte frame limit",
+			build: func() []byte {
+				return enc(Frame{Type: protocol.FrameBatch, Flags: protocol.FlagCompressed, Lane: 1, Count: 1, Payload: snappyOf(make([]byte, 70000))})
+			}, err: "COMPRESSION_ERROR"},
 		{name: "batch-fewer-frames-than-count", section: "§9", build: func() []byte { return batchOf(3, innerAck, innerData) }, err: "PROTOCOL_ERROR"},
 		{name: "batch-more-frames-than-count", section: "§9", build: func() []byte { return batchOf(1, innerAck, innerData) }, err: "PROTOCOL_ERROR"},
 		{name: "batch-overruns-frame", section: "§9", comment: "the last inner frame claims 4 bytes more than the batch holds",
@@ -281,12 +312,45 @@ func frameCases() []frameCase {
 				blk = append(blk, 0x00, 'a')
 				return enc(Frame{Type: protocol.FrameData, Flags: protocol.FlagCompressed, Lane: 2, Payload: blk})
 			}, err: "COMPRESSION_ERROR"},
-		{name: "compressed-over-frame-limit", section: "§11", compression: true, comment: "a block claiming 70,000 decoded bytes, more than the 65,536-byte frame limit",
+		{name: "compressed-over-frame-limit", section: "§11.4", compression: true, comment: "a valid block of 70,000 decoded bytes, more than the 65,536-byte frame limit",
 			build: func() []byte {
-				blk := binary.AppendUvarint(nil, 70000)
-				blk = append(blk, snappyOf(long)[2:]...)
-				return enc(Frame{Type: protocol.FrameData, Flags: protocol.FlagCompressed, Lane: 2, Payload: blk})
+				return enc(Frame{Type: protocol.FrameData, Flags: protocol.FlagCompressed, Lane: 2, Payload: snappyOf(make([]byte, 70000))})
 			}, err: "COMPRESSION_ERROR"},
+		{name: "compressed-preamble-empty", section: "§11.4", compression: true, build: func() []byte {
+			return enc(Frame{Type: protocol.FrameData, Flags: protocol.FlagCompressed, Lane: 2, Route: 1})
+		}, err: "COMPRESSION_ERROR"},
+		{name: "compressed-preamble-truncated", section: "§11.4", compression: true, build: func() []byte {
+			return enc(Frame{Type: protocol.FrameData, Flags: protocol.FlagCompressed, Lane: 2, Payload: []byte{0x80, 0x80}})
+		}, err: "COMPRESSION_ERROR"},
+		{name: "compressed-preamble-over-32-bits", section: "§11.4", compression: true, build: func() []byte {
+			return enc(Frame{Type: protocol.FrameData, Flags: protocol.FlagCompressed, Lane: 2, Payload: binary.AppendUvarint(nil, 1<<32)})
+		}, err: "COMPRESSION_ERROR"},
+		{name: "compressed-copy-offset-zero", section: "§11.4", compression: true, build: func() []byte {
+			return enc(Frame{Type: protocol.FrameData, Flags: protocol.FlagCompressed, Lane: 2, Payload: []byte{0x18, 0x14, 'f', 'e', 'r', 'r', 'y', ' ', 0x46, 0x00, 0x00}})
+		}, err: "COMPRESSION_ERROR"},
+		{name: "compressed-literal-cut-short", section: "§11.4", compression: true, build: func() []byte {
+			return enc(Frame{Type: protocol.FrameData, Flags: protocol.FlagCompressed, Lane: 2, Payload: []byte{0x06, 0x14, 'f', 'e', 'r'}})
+		}, err: "COMPRESSION_ERROR"},
+		{name: "compressed-output-shorter", section: "§11.4", compression: true, comment: "the preamble says 25 bytes; the elements make 24",
+			build: func() []byte {
+				return enc(Frame{Type: protocol.FrameData, Flags: protocol.FlagCompressed, Lane: 2, Payload: append([]byte{0x19}, snappyRef[1:]...)})
+			}, err: "COMPRESSION_ERROR"},
+		{name: "compressed-fragment-decodes-empty", section: "§10.3", compression: true, build: func() []byte {
+			return enc(Frame{Type: protocol.FrameData, Flags: protocol.FlagCompressed | protocol.FlagFragment, Lane: 3, MsgID: 1, Total: 8, Payload: []byte{0x00}})
+		}, err: "PROTOCOL_ERROR"},
+		{name: "fragment-compressed-offset-past-total", section: "§10.3", compression: true, comment: "Offset = Total on a compressed fragment: only the Offset check applies",
+			build: func() []byte {
+				return enc(Frame{Type: protocol.FrameData, Flags: protocol.FlagCompressed | protocol.FlagFragment, Lane: 3, MsgID: 1, Offset: 24, Total: 24, Payload: snappyRef})
+			}, err: "PROTOCOL_ERROR"},
+		{name: "ack-lane-4", section: "§7.2", build: func() []byte {
+			return withByte(enc(Frame{Type: protocol.FrameAck, AckLane: 1}), 7, 4)
+		}, err: "PROTOCOL_ERROR"},
+		{name: "result-detail-too-long", section: "§7.6", build: func() []byte {
+			return enc(Frame{Type: protocol.FrameResult, Corr: 1, Payload: bytes.Repeat([]byte("d"), protocol.MaxReasonLen+1)})
+		}, err: "PROTOCOL_ERROR"},
+		{name: "subscribe-pattern-too-long", section: "§7.5", build: func() []byte {
+			return enc(Frame{Type: protocol.FrameSubscribe, Corr: 1, Name: bytes.Repeat([]byte("p"), protocol.MaxTopicLen+1)})
+		}, err: "PROTOCOL_ERROR"},
 		{name: "compressed-fragment-overruns", section: "§10.3", compression: true, comment: "a compressed fragment decoding to 24 bytes where 8 remain",
 			build: func() []byte {
 				return enc(Frame{Type: protocol.FrameData, Flags: protocol.FlagCompressed | protocol.FlagFragment, Lane: 3, MsgID: 1, Offset: 0, Total: 8, Payload: snappyRef})
@@ -315,7 +379,8 @@ func msgCases() []msgCase {
 	for i := range pubFrags {
 		pubFrags[i].Seq = uint64(100 + i)
 	}
-	compFrags := fragmentsOf(tmpl, bytes.Repeat([]byte("ferry "), 8), 24, 2)
+	compMsg := bytes.Repeat([]byte("ab"), 96)
+	compFrags := fragmentsOf(tmpl, compMsg, 64, 2)
 	for i := range compFrags {
 		compFrags[i].Flags |= protocol.FlagCompressed
 		compFrags[i].Payload = AppendCompressed(nil, compFrags[i].Payload)
@@ -328,7 +393,7 @@ func msgCases() []msgCase {
 		{name: "fragmented-publish-reliable", section: "§10.1", comment: "each fragment carries its own sequence number",
 			frames: pubFrags, messages: []vecMessage{{Type: "PUBLISH", Lane: 2, Topic: "maps/3", PayloadHex: hexs(bytes.Repeat([]byte("tile "), 8))}}},
 		{name: "fragmented-compressed", section: "§10.1", comment: "each fragment compressed on its own",
-			frames: compFrags, messages: []vecMessage{{Type: "DATA", Lane: 3, Route: 8, PayloadHex: hexs(bytes.Repeat([]byte("ferry "), 8))}}},
+			frames: compFrags, messages: []vecMessage{{Type: "DATA", Lane: 3, Route: 8, PayloadHex: hexs(compMsg)}}},
 		{name: "fragments-interleaved-with-other-lane", section: "§10.2", frames: []Frame{frags[0], lane1, frags[1], frags[2]},
 			messages: []vecMessage{{Type: "DATA", Lane: 1, Route: 2, PayloadHex: hexs([]byte("fire"))}, m40}},
 		{name: "compressed-single-frame", section: "§11", frames: []Frame{{Type: protocol.FrameData, Flags: protocol.FlagCompressed, Lane: 2, Route: 6, Payload: snappyRef}},
@@ -345,6 +410,13 @@ func msgCases() []msgCase {
 			frames: []Frame{{Type: protocol.FrameData, Lane: 1, Payload: []byte("four")}}, err: "MESSAGE_TOO_LARGE"},
 		{name: "compressed-over-max-message", section: "§11.4", maxMessage: 16, comment: "decodes to 24 bytes: within the frame limit, over the message limit",
 			frames: []Frame{{Type: protocol.FrameData, Flags: protocol.FlagCompressed, Lane: 2, Payload: snappyRef}}, err: "MESSAGE_TOO_LARGE"},
+		{name: "fragment-type-changes", section: "§10.3", frames: []Frame{frags[0], mod(frags[1], func(f *Frame) { f.Type = protocol.FramePublish; f.Route = 0 })}, err: "PROTOCOL_ERROR"},
+		{name: "fragment-budget-exceeded", section: "§10.4", maxMessage: 32, comment: "budget 2 × 32 bytes: partial messages of 32 and 32 bytes, then a third of 1 byte",
+			frames: []Frame{
+				{Type: protocol.FrameData, Flags: protocol.FlagFragment, Lane: 1, MsgID: 1, Total: 32, Payload: []byte("a")},
+				{Type: protocol.FrameData, Flags: protocol.FlagFragment, Lane: 2, MsgID: 1, Total: 32, Payload: []byte("b")},
+				{Type: protocol.FrameData, Flags: protocol.FlagFragment, Lane: 3, MsgID: 1, Total: 2, Payload: []byte("c")},
+			}, err: "FRAGMENT_LIMIT"},
 		{name: "fragment-gap", section: "§10.3", frames: []Frame{frags[0], frags[2]}, err: "PROTOCOL_ERROR"},
 		{name: "fragment-repeated", section: "§10.3", frames: []Frame{frags[0], frags[0]}, err: "PROTOCOL_ERROR"},
 		{name: "fragment-first-not-at-zero", section: "§10.3", frames: []Frame{frags[1]}, err: "PROTOCOL_ERROR"},

@@ -121,9 +121,12 @@ func buildMsgVectors(t *testing.T) vecMsgFile {
 // the messages it delivers.
 func reassemble(framesHex []string, maxMessage int) ([]vecMessage, error) {
 	d := Decoder{MaxFrameSize: protocol.DefaultMaxFrameSize, Compression: true}
+	// SPEC Appendix A.3: default limits; the byte budget is 2 × the max
+	// message size.
 	lim := DefaultReassemblyLimits()
 	if maxMessage != 0 {
 		lim.MaxMessageSize = maxMessage
+		lim.MaxBytes = 2 * maxMessage
 	}
 	r := NewReassembler(lim)
 	var out []vecMessage
