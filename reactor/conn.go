@@ -41,6 +41,7 @@ const (
 type Conn struct {
 	srv  *Server
 	loop *loop
+	ctr  *Counters // the loop's shard
 	tr   transport
 	id   uint64
 
@@ -85,7 +86,7 @@ type Conn struct {
 }
 
 func newConn(srv *Server, l *loop, tr transport, id uint64) *Conn {
-	c := &Conn{srv: srv, loop: l, tr: tr, id: id, dec: codec.NewDecoder()}
+	c := &Conn{srv: srv, loop: l, ctr: l.ctr, tr: tr, id: id, dec: codec.NewDecoder()}
 	cfg := &srv.cfg
 	c.reasm.Init(codec.ReassemblyLimits{
 		MaxFrameSize: protocol.DefaultMaxFrameSize, MaxMessageSize: cfg.MaxMessageSize,
@@ -130,10 +131,15 @@ func (c *Conn) Compression() bool { return c.compress }
 func (c *Conn) onData(b []byte) int {
 	now := c.loop.now()
 	c.lastRecv = now // SPEC §7.1: any received byte counts as liveness
-	c.srv.counters.BytesIn.Add(uint64(len(b)))
+	c.ctr.BytesIn.Add(uint64(len(b)))
 	consumed := 0
+	// The frame lives in the loop's scratch: handlers take its address,
+	// and a local would escape to the heap once per frame.
+	f := &c.loop.frame
 	for c.state != stateClosed {
-		f, n, err := c.dec.Decode(b[consumed:])
+		var n int
+		var err error
+		*f, n, err = c.dec.Decode(b[consumed:])
 		if err == codec.ErrNeedMore {
 			break
 		}
@@ -142,9 +148,10 @@ func (c *Conn) onData(b []byte) int {
 			return len(b)
 		}
 		consumed += n
-		c.srv.counters.FramesIn[f.Type].Add(1)
-		c.handleFrame(&f, now)
+		c.ctr.FramesIn[f.Type].Add(1)
+		c.handleFrame(f, now)
 	}
+	*f = codec.Frame{}
 	if c.state == stateClosed {
 		return len(b)
 	}
@@ -172,7 +179,7 @@ func (c *Conn) handleFrame(f *codec.Frame, now int64) {
 			return
 		}
 		if done {
-			c.srv.counters.MessagesIn[f.Lane].Add(1)
+			c.ctr.MessagesIn[f.Lane].Add(1)
 			f.Payload = msg
 			c.srv.cfg.Handler.OnMessage(c, f)
 		} else if dl, ok := c.reasm.NextDeadline(); ok && dl < c.timerAt() {
@@ -206,8 +213,11 @@ func (c *Conn) handleBatch(f *codec.Frame, now int64) {
 		inner = c.batchBuf
 	}
 	it := c.dec.Batch(f, inner)
+	g := &c.loop.inner // see onData
 	for c.state != stateClosed {
-		g, ok, err := it.Next()
+		var ok bool
+		var err error
+		*g, ok, err = it.Next()
 		if err != nil {
 			c.closeWith(codec.CodeOf(err), err.Error())
 			return
@@ -215,9 +225,10 @@ func (c *Conn) handleBatch(f *codec.Frame, now int64) {
 		if !ok {
 			break
 		}
-		c.srv.counters.FramesIn[g.Type].Add(1)
-		c.handleFrame(&g, now)
+		c.ctr.FramesIn[g.Type].Add(1)
+		c.handleFrame(g, now)
 	}
+	*g = codec.Frame{}
 	if cap(c.batchBuf) > 64<<10 {
 		c.batchBuf = nil
 	}
@@ -269,9 +280,9 @@ func (c *Conn) handleHello(f *codec.Frame) {
 		w.Capabilities = protocol.CapCompression
 	}
 	c.ctrl = codec.AppendWelcome(c.ctrl, &w)
-	c.srv.counters.FramesOut[protocol.FrameWelcome].Add(1)
+	c.ctr.FramesOut[protocol.FrameWelcome].Add(1)
 	c.state = stateOpen
-	c.srv.counters.Handshakes.Add(1)
+	c.ctr.Handshakes.Add(1)
 	c.schedule()
 	cfg.Handler.OnOpen(c)
 }
@@ -282,21 +293,21 @@ func (c *Conn) handleHello(f *codec.Frame) {
 func (c *Conn) onPing(f *codec.Frame, now int64) {
 	if c.lastPing != 0 && now-c.lastPing < int64(c.heartbeat/8) {
 		c.pingStrikes++
-		c.srv.counters.PingWarnings.Add(1)
+		c.ctr.PingWarnings.Add(1)
 		if c.pingStrikes > c.srv.cfg.PingWarnings {
 			c.closeWith(protocol.CodeRateLimited, "PING flood")
 			return
 		}
 		r := codec.Frame{Type: protocol.FrameResult, Code: protocol.CodeRateLimited, Payload: pingWarning}
 		c.ctrl = r.Append(c.ctrl)
-		c.srv.counters.FramesOut[protocol.FrameResult].Add(1)
+		c.ctr.FramesOut[protocol.FrameResult].Add(1)
 	} else if c.pingStrikes > 0 && now-c.lastPing >= int64(c.heartbeat/2) {
 		c.pingStrikes = 0
 	}
 	c.lastPing = now
 	pong := codec.Frame{Type: protocol.FramePong, Opaque: f.Opaque}
 	c.ctrl = pong.Append(c.ctrl)
-	c.srv.counters.FramesOut[protocol.FramePong].Add(1)
+	c.ctr.FramesOut[protocol.FramePong].Add(1)
 }
 
 var pingWarning = []byte("PING far faster than the heartbeat interval")
@@ -359,7 +370,7 @@ func (c *Conn) onTimer(*wheel.Timer) {
 		if now >= c.lastSend+k*protocol.PingAfterNum/protocol.PingAfterDen {
 			ping := codec.Frame{Type: protocol.FramePing, Opaque: uint64(now)}
 			c.ctrl = ping.Append(c.ctrl)
-			c.srv.counters.FramesOut[protocol.FramePing].Add(1)
+			c.ctr.FramesOut[protocol.FramePing].Add(1)
 			c.flush()
 		}
 	}
@@ -378,7 +389,7 @@ func (c *Conn) closeWith(code protocol.ErrorCode, reason string) {
 	// The ERROR goes out after any control frames already due, ahead of
 	// every queued message.
 	c.ctrl = e.Append(c.ctrl)
-	c.srv.counters.FramesOut[protocol.FrameError].Add(1)
+	c.ctr.FramesOut[protocol.FrameError].Add(1)
 	c.closeCode = code
 	_ = c.tr.Writev(append(c.loop.iov[:0], c.ctrl))
 	c.ctrl = c.ctrl[:0]
@@ -413,13 +424,13 @@ func (c *Conn) onClosed() {
 		q := &c.lanes[l]
 		for !q.empty() {
 			it := q.pop()
-			c.srv.counters.Queued[it.lane].Add(-int64(it.remaining()))
+			c.ctr.Queued[it.lane].Add(-int64(it.remaining()))
 			c.drop(it, DropClosed)
 		}
 	}
 	c.reasm.Reset()
-	c.srv.counters.close(c.closeCode)
-	c.srv.counters.ConnsOpen.Add(-1)
+	c.ctr.close(c.closeCode)
+	c.ctr.ConnsOpen.Add(-1)
 	c.srv.forget(c)
 	c.srv.cfg.Handler.OnClose(c, c.closeCode)
 }

@@ -35,6 +35,8 @@ func DropReasons() []DropReason {
 
 // Counters are the server's cheap running totals: plain atomics that any
 // goroutine may read at any time (the router exports them to Prometheus).
+// The server keeps one set per event loop and sums them on demand
+// (Server.Counters).
 // Per-lane arrays are indexed by protocol.Lane.
 type Counters struct {
 	ConnsOpen     atomic.Int64 // connections now open (accepted, not yet closed)
@@ -74,4 +76,31 @@ func (c *Counters) ClosesBy(code protocol.ErrorCode) uint64 {
 		return c.Closes[code].Load()
 	}
 	return 0
+}
+
+// add adds every counter of o to c.
+func (c *Counters) add(o *Counters) {
+	c.ConnsOpen.Add(o.ConnsOpen.Load())
+	c.ConnsAccepted.Add(o.ConnsAccepted.Load())
+	c.ConnsRefused.Add(o.ConnsRefused.Load())
+	c.Handshakes.Add(o.Handshakes.Load())
+	for i := range c.FramesIn {
+		c.FramesIn[i].Add(o.FramesIn[i].Load())
+		c.FramesOut[i].Add(o.FramesOut[i].Load())
+	}
+	c.BytesIn.Add(o.BytesIn.Load())
+	c.BytesOut.Add(o.BytesOut.Load())
+	for i := range c.MessagesIn {
+		c.MessagesIn[i].Add(o.MessagesIn[i].Load())
+		c.MessagesOut[i].Add(o.MessagesOut[i].Load())
+		c.Queued[i].Add(o.Queued[i].Load())
+	}
+	for i := range c.Drops {
+		c.Drops[i].Add(o.Drops[i].Load())
+	}
+	for i := range c.Closes {
+		c.Closes[i].Add(o.Closes[i].Load())
+	}
+	c.PingWarnings.Add(o.PingWarnings.Load())
+	c.Wakes.Add(o.Wakes.Load())
 }

@@ -25,13 +25,19 @@ const blockedPoll = time.Millisecond
 // loop is the state of one event loop: its timing wheel and the scratch
 // every flush on it shares. Only that loop's goroutine touches it.
 type loop struct {
-	srv     *Server
+	srv *Server
+	// ctr is this loop's shard of the counters: its connections update
+	// it without sharing cache lines with other loops.
+	ctr     *Counters
 	wheel   *wheel.Wheel
 	iov     [][]byte
 	arena   []byte
 	release []*codec.Buffer
 	blocked []*Conn
 	spare   []*Conn
+	// frame and inner hold the frame being handled and, inside a BATCH,
+	// the inner frame being handled.
+	frame, inner codec.Frame
 	// execute runs fn on this loop's goroutine (engine specific).
 	execute func(fn func()) error
 }
@@ -39,6 +45,7 @@ type loop struct {
 func newLoop(srv *Server) *loop {
 	return &loop{
 		srv:     srv,
+		ctr:     srv.newShard(),
 		wheel:   wheel.New(tickInterval, srv.epoch),
 		iov:     make([][]byte, 0, maxIov),
 		arena:   make([]byte, 0, arenaSize),

@@ -21,8 +21,12 @@ var (
 type outItem struct {
 	buf  *codec.Buffer
 	lane protocol.Lane
+	typ  protocol.FrameType
 	// bulkDroppable: an unreliable lane-3 message, dropped first.
 	bulkDroppable bool
+	// msgs is how many frames buf holds: small frames queued on the loop
+	// are packed into the buffer of the item before them (see SendOnLoop).
+	msgs int32
 	// frag is set for a message larger than the fragment size; buf then
 	// holds the bare payload and the headers are made as it is sent.
 	frag *fragItem
@@ -100,7 +104,7 @@ func (c *Conn) Send(f *codec.Frame) error {
 	c.pending = append(c.pending, it)
 	c.mu.Unlock()
 	if c.wakeQueued.CompareAndSwap(false, true) {
-		c.srv.counters.Wakes.Add(1)
+		c.ctr.Wakes.Add(1)
 		c.tr.Wake()
 	}
 	return nil
@@ -111,6 +115,9 @@ func (c *Conn) Send(f *codec.Frame) error {
 // wake-up, and the frames go out when the callback returns. Calling it from
 // any other goroutine, or for another connection, corrupts state.
 func (c *Conn) SendOnLoop(f *codec.Frame) error {
+	if c.packOnLoop(f) {
+		return nil
+	}
 	it, err := c.prepare(f)
 	if err != nil {
 		return err
@@ -119,8 +126,46 @@ func (c *Conn) SendOnLoop(f *codec.Frame) error {
 		return err
 	}
 	c.lanes[c.queueOf(it.lane)].push(it)
-	c.srv.counters.Queued[it.lane].Add(int64(it.size()))
+	c.ctr.Queued[it.lane].Add(int64(it.size()))
 	return nil
+}
+
+// packLimit is the most bytes of small frames packed into one queued
+// buffer: well under a fragment, so packing never coarsens the lanes'
+// round robin by more than a fragment would.
+const packLimit = 8 << 10
+
+// packOnLoop appends f, encoded, to the buffer of the last item of its
+// lane when that item holds small frames of the same kind and has room, so
+// a burst of replies costs one pooled buffer and one iovec instead of one
+// per message. It reports false when f must take the ordinary path.
+func (c *Conn) packOnLoop(f *codec.Frame) bool {
+	if c.state == stateClosed || !f.Lane.Valid() || (f.Type != protocol.FrameData && f.Type != protocol.FramePublish && f.Type != protocol.FrameDirect) {
+		return false
+	}
+	q := &c.lanes[c.queueOf(f.Lane)]
+	if q.empty() {
+		return false
+	}
+	tail := &q.items[len(q.items)-1]
+	droppable := f.Lane == protocol.LaneBulk && !f.Flags.Has(protocol.FlagReliable)
+	if tail.frag != nil || tail.typ != f.Type || tail.lane != f.Lane || tail.bulkDroppable != droppable ||
+		(c.compress && len(f.Payload) >= codec.MinCompressSize) || len(f.Payload) > c.fragSize {
+		return false
+	}
+	n := f.Len()
+	if len(tail.buf.B)+n > packLimit || c.checkFrame(f) != nil {
+		return false
+	}
+	backlog := c.queued.Load() + c.engineBuf.Load()
+	if backlog+int64(n) > int64(c.srv.cfg.HighWatermark) {
+		return false // the ordinary path applies the watermarks and the cap
+	}
+	c.queued.Add(int64(n))
+	tail.buf.B = f.Append(tail.buf.B)
+	tail.msgs++
+	c.ctr.Queued[f.Lane].Add(int64(n))
+	return true
 }
 
 // queueOf is the lane queue a message of lane waits in: its own, or the
@@ -136,7 +181,7 @@ func (c *Conn) queueOf(lane protocol.Lane) protocol.Lane {
 // worthwhile; a large message keeps only its payload, fragmented later.
 func (c *Conn) prepare(f *codec.Frame) (outItem, error) {
 	if c.closed.Load() {
-		c.srv.counters.Drops[DropClosed].Add(1)
+		c.ctr.Drops[DropClosed].Add(1)
 		return outItem{}, ErrClosed
 	}
 	if !Sendable(f.Type) {
@@ -145,7 +190,7 @@ func (c *Conn) prepare(f *codec.Frame) (outItem, error) {
 	if err := c.checkFrame(f); err != nil {
 		return outItem{}, err
 	}
-	it := outItem{lane: f.Lane, bulkDroppable: f.Lane == protocol.LaneBulk && !f.Flags.Has(protocol.FlagReliable)}
+	it := outItem{lane: f.Lane, typ: f.Type, msgs: 1, bulkDroppable: f.Lane == protocol.LaneBulk && !f.Flags.Has(protocol.FlagReliable)}
 	b := codec.GetBuffer()
 	if f.Type.IsMessage() && codec.NeedsFragments(len(f.Payload), c.fragSizeShared()) {
 		b.B = append(b.B[:0], f.Payload...)
@@ -219,7 +264,7 @@ func (c *Conn) unqueue(it *outItem) { c.queued.Add(-int64(it.remaining())) }
 
 // drop releases an item that will not be sent and counts it.
 func (c *Conn) drop(it *outItem, why DropReason) {
-	c.srv.counters.Drops[why].Add(1)
+	c.ctr.Drops[why].Add(uint64(max(it.msgs, 1)))
 	if it.buf != nil {
 		codec.PutBuffer(it.buf)
 		it.buf = nil
@@ -268,7 +313,7 @@ func (c *Conn) onWake() {
 	for i := range pending {
 		it := pending[i]
 		c.lanes[c.queueOf(it.lane)].push(it)
-		c.srv.counters.Queued[it.lane].Add(int64(it.size()))
+		c.ctr.Queued[it.lane].Add(int64(it.size()))
 		pending[i] = outItem{}
 	}
 	c.spare = pending[:0]
@@ -286,7 +331,7 @@ func (c *Conn) sendGoAway() {
 	g := codec.Frame{Type: protocol.FrameGoAway, Code: protocol.CodeGoingAway,
 		ReconnectAfter: uint32(c.srv.cfg.ReconnectAfter.Milliseconds()), Payload: goAwayReason}
 	c.ctrl = g.Append(c.ctrl)
-	c.srv.counters.FramesOut[protocol.FrameGoAway].Add(1)
+	c.ctr.FramesOut[protocol.FrameGoAway].Add(1)
 	c.state = stateDraining
 	c.drainUntil = c.loop.now() + int64(c.srv.cfg.DrainTimeout)
 	c.schedule()
@@ -400,7 +445,7 @@ func (c *Conn) flushOnce() (wrote, held bool) {
 			return false, held
 		}
 		c.lastSend = l.now()
-		c.srv.counters.BytesOut.Add(uint64(written))
+		c.ctr.BytesOut.Add(uint64(written))
 		return true, held
 	}
 	return false, held
@@ -426,15 +471,15 @@ func (fi *fragItem) remainingOr(n int) int {
 func (c *Conn) appendNext(iov [][]byte, it *outItem, lane protocol.Lane) ([][]byte, bool) {
 	l := c.loop
 	q := &c.lanes[lane]
-	ctr := &c.srv.counters
+	ctr := c.ctr
 	if it.frag == nil {
 		iov = append(iov, it.buf.B)
 		l.release = append(l.release, it.buf)
 		n := len(it.buf.B)
 		c.queued.Add(-int64(n))
 		ctr.Queued[it.lane].Add(-int64(n))
-		ctr.MessagesOut[it.lane].Add(1)
-		ctr.FramesOut[it.buf.B[4]].Add(1)
+		ctr.MessagesOut[it.lane].Add(uint64(it.msgs))
+		ctr.FramesOut[it.typ].Add(uint64(it.msgs))
 		it.buf = nil
 		q.pop()
 		return iov, true

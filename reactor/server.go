@@ -30,6 +30,7 @@ type Server struct {
 	blockedConns atomic.Int64
 
 	mu       sync.Mutex
+	shards   []*Counters
 	conns    map[uint64]*Conn
 	eng      engine
 	addr     string
@@ -81,7 +82,30 @@ func (s *Server) Addr() string { return s.addr }
 func (s *Server) Config() Config { return s.cfg }
 
 // Counters returns the server's live counters.
-func (s *Server) Counters() *Counters { return &s.counters }
+//
+// Each loop counts into a shard of its own so that loops never contend on
+// a cache line; Counters returns a new snapshot that sums the shards (and
+// the server's own, for events outside any loop). Call it as often as an
+// exporter scrapes, not per message.
+func (s *Server) Counters() *Counters {
+	out := &Counters{}
+	s.mu.Lock()
+	shards := append([]*Counters{&s.counters}, s.shards...)
+	s.mu.Unlock()
+	for _, c := range shards {
+		out.add(c)
+	}
+	return out
+}
+
+// newShard registers a loop's counter shard.
+func (s *Server) newShard() *Counters {
+	c := &Counters{}
+	s.mu.Lock()
+	s.shards = append(s.shards, c)
+	s.mu.Unlock()
+	return c
+}
 
 // NumConns is the number of connections now open.
 func (s *Server) NumConns() int {
@@ -138,13 +162,13 @@ func (s *Server) admit(l *loop, tr transport) (*Conn, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.conns) >= s.cfg.MaxConns || s.draining.Load() {
-		s.counters.ConnsRefused.Add(1)
+		l.ctr.ConnsRefused.Add(1)
 		return nil, false
 	}
 	c := newConn(s, l, tr, s.nextID.Add(1))
 	s.conns[c.id] = c
-	s.counters.ConnsAccepted.Add(1)
-	s.counters.ConnsOpen.Add(1)
+	l.ctr.ConnsAccepted.Add(1)
+	l.ctr.ConnsOpen.Add(1)
 	return c, true
 }
 

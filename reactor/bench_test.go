@@ -1,0 +1,330 @@
+package reactor
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/ferry-proto/ferry/codec"
+	"github.com/ferry-proto/ferry/protocol"
+	"github.com/ferry-proto/ferry/reactor/internal/loadgen"
+	"github.com/ferry-proto/ferry/reactor/internal/rawecho"
+)
+
+// echoHandler is the lean handler the benchmarks use: it echoes every DATA
+// on the loop and keeps no state.
+type echoHandler struct{}
+
+func (echoHandler) OnHello(*Conn, *codec.Hello) (string, protocol.ErrorCode) {
+	return "", protocol.CodeOK
+}
+func (echoHandler) OnOpen(*Conn)                      {}
+func (echoHandler) OnClose(*Conn, protocol.ErrorCode) {}
+func (echoHandler) OnMessage(c *Conn, f *codec.Frame) {
+	if f.Type == protocol.FrameData {
+		r := codec.Frame{Type: protocol.FrameData, Lane: f.Lane, Route: f.Route, Corr: f.Corr, Payload: f.Payload}
+		if f.Corr != 0 {
+			r.Flags = protocol.FlagResponse
+		}
+		_ = c.SendOnLoop(&r)
+	}
+}
+
+// ferryHandshake sends HELLO and waits for WELCOME on a benchmark client.
+func ferryHandshake(nc net.Conn) error {
+	h := codec.Hello{Version: protocol.Version}
+	if _, err := nc.Write(codec.AppendHello(nil, &h)); err != nil {
+		return err
+	}
+	var hdr [4]byte
+	if _, err := io.ReadFull(nc, hdr[:]); err != nil {
+		return err
+	}
+	body := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+	if _, err := io.ReadFull(nc, body); err != nil {
+		return err
+	}
+	if protocol.FrameType(body[0]) != protocol.FrameWelcome {
+		return fmt.Errorf("handshake: got %s", protocol.FrameType(body[0]))
+	}
+	return nil
+}
+
+// ferryEncode appends one DATA request on lane 1.
+func ferryEncode(dst []byte, seq uint32, payload []byte) []byte {
+	f := codec.Frame{Type: protocol.FrameData, Lane: protocol.LaneInteractive, Route: echoRoute, Corr: seq | 1, Payload: payload}
+	return f.Append(dst)
+}
+
+// BenchmarkEcho: 1 KiB request/response, 100 connections, 16 requests in
+// flight on each, client and server sharing this machine. Compare the
+// sub-benchmarks of one run: ferry on gnet, ferry on netpoll, and a bare
+// gnet length-prefixed echo with no protocol at all (the ceiling).
+func BenchmarkEcho(b *testing.B) {
+	const conns, depth, size = 100, 16, 1024
+	run := func(b *testing.B, addr string, cfg loadgen.Config) {
+		cfg.Addr, cfg.Conns, cfg.Depth, cfg.Size = addr, conns, depth, size
+		b.SetBytes(size)
+		b.ReportAllocs()
+		b.ResetTimer()
+		res, err := loadgen.Run(context.Background(), cfg, b.N)
+		b.StopTimer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(res.MsgsPerSec(), "msgs/s")
+	}
+	for _, eng := range benchEngines() {
+		b.Run("ferry-"+eng, func(b *testing.B) {
+			s := startBenchServer(b, eng, Config{Handler: echoHandler{}})
+			run(b, s.Addr(), loadgen.Config{Handshake: ferryHandshake, Encode: ferryEncode, Decode: loadgen.RawDecode})
+		})
+	}
+	b.Run("raw-gnet", func(b *testing.B) {
+		s, err := rawecho.Start("127.0.0.1:0", runtime.GOMAXPROCS(0))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = s.Stop() })
+		run(b, s.Addr(), loadgen.Config{Encode: loadgen.RawEncode, Decode: loadgen.RawDecode})
+	})
+}
+
+// benchEngines lists the engines this build offers.
+func benchEngines() []string {
+	var out []string
+	for _, e := range []string{"gnet", "netpoll"} {
+		if _, err := New(Config{Engine: e, Handler: echoHandler{}}); err == nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func startBenchServer(b *testing.B, eng string, cfg Config) *Server {
+	cfg.Engine = eng
+	cfg.Addr = "127.0.0.1:0"
+	s, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// BenchmarkIdleConns: what the server holds per connection once it has
+// answered HELLO, at 10,000 idle connections. The clients run in a child
+// process (the per-process file limit here is 20,000), and the server's
+// heap and stacks are read from this one after a GC. Run with -benchtime=1x.
+func BenchmarkIdleConns(b *testing.B) {
+	n := 10_000
+	if v, err := strconv.Atoi(os.Getenv("FERRY_IDLE_CONNS")); err == nil && v > 0 {
+		n = v
+	}
+	for _, eng := range benchEngines() {
+		b.Run(eng, func(b *testing.B) {
+			s := startBenchServer(b, eng, Config{Handler: echoHandler{}, MaxConns: n + 100, HandshakeTimeout: time.Minute,
+				Heartbeat: HeartbeatProfile{Default: 10 * time.Minute, Min: time.Second, Max: 20 * time.Minute}})
+			before := serverMem()
+			child, ready := idleClients(b, s.Addr(), n)
+			defer child()
+			<-ready
+			waitForB(b, func() bool { return s.Counters().Handshakes.Load() >= uint64(n) })
+			after := serverMem()
+			perConn := float64(after-before) / float64(n)
+			for b.Loop() {
+			}
+			b.ReportMetric(perConn, "B/conn")
+			b.ReportMetric(float64(n), "conns")
+		})
+	}
+}
+
+func serverMem() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc + m.StackInuse
+}
+
+func waitForB(b *testing.B, cond func() bool) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.Fatal("timed out")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// idleClients re-executes this test binary as a client process holding n
+// connections that have completed the handshake. It returns a function
+// that ends the child and a channel closed once all n are connected.
+func idleClients(b *testing.B, addr string, n int) (stop func(), ready <-chan struct{}) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleClientProcess$", "-test.v")
+	cmd.Env = append(os.Environ(), "FERRY_IDLE_CLIENT="+addr+","+strconv.Itoa(n))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	ch := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "READY") {
+				close(ch)
+			}
+		}
+	}()
+	return func() { stdin.Close(); _ = cmd.Wait() }, ch
+}
+
+// TestIdleClientProcess is the child of BenchmarkIdleConns; it does
+// nothing unless FERRY_IDLE_CLIENT is set.
+func TestIdleClientProcess(t *testing.T) {
+	spec := os.Getenv("FERRY_IDLE_CLIENT")
+	if spec == "" {
+		t.Skip("child process of BenchmarkIdleConns")
+	}
+	addr, ns, _ := strings.Cut(spec, ",")
+	n, _ := strconv.Atoi(ns)
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range n {
+		// Several source addresses keep clear of the ephemeral port range.
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%8))}, Timeout: 10 * time.Second}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		if err := ferryHandshake(c); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		conns = append(conns, c)
+	}
+	fmt.Println("READY")
+	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent closes stdin
+}
+
+// BenchmarkLaneLatency: the delay of 64-byte lane-1 messages sent every
+// 500 µs while a 64 MiB lane-3 message streams to the same client, with
+// lanes (this design) and with one FIFO queue (the baseline). Reported as
+// the p99 over all iterations, from the server's Send to the client's read.
+func BenchmarkLaneLatency(b *testing.B) {
+	for _, mode := range []string{"lanes", "fifo"} {
+		b.Run(mode, func(b *testing.B) {
+			h := newTestHandler()
+			cfg := Config{Handler: h, FIFO: mode == "fifo", MaxOutboundBytes: 256 << 20, HighWatermark: 256 << 20}
+			s := startBenchServer(b, "gnet", cfg)
+			hist := hdrhistogram.New(1, int64(10*time.Second/time.Microsecond), 3)
+			for b.Loop() {
+				laneLatencyRound(b, s, h, hist)
+			}
+			b.ReportMetric(float64(hist.ValueAtQuantile(99))/1000, "p99-ms")
+			b.ReportMetric(float64(hist.ValueAtQuantile(50))/1000, "p50-ms")
+			b.ReportMetric(float64(hist.Max())/1000, "max-ms")
+		})
+	}
+}
+
+func laneLatencyRound(b *testing.B, s *Server, h *testHandler, hist *hdrhistogram.Histogram) {
+	nc, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	hello := codec.Hello{Version: 1, MaxMessageSize: protocol.HardMaxMessageSize}
+	if _, err := nc.Write(codec.AppendHello(nil, &hello)); err != nil {
+		b.Fatal(err)
+	}
+	var sc *Conn
+	select {
+	case sc = <-h.opened:
+	case <-time.After(10 * time.Second):
+		b.Fatal("no OnOpen")
+	}
+	const bulk = 64 << 20
+	done := make(chan error, 1)
+	go func() { done <- readLanes(nc, s.epoch, bulk, hist) }()
+	if err := sc.Send(&codec.Frame{Type: protocol.FrameData, Lane: 3, Route: 3, Payload: make([]byte, bulk)}); err != nil {
+		b.Fatal(err)
+	}
+	var p [64]byte
+	tick := time.NewTicker(500 * time.Microsecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				b.Fatal(err)
+			}
+			return
+		case <-tick.C:
+			binary.BigEndian.PutUint64(p[:], uint64(time.Since(s.epoch)))
+			_ = sc.Send(&codec.Frame{Type: protocol.FrameData, Lane: 1, Route: 1, Payload: p[:]})
+		}
+	}
+}
+
+// readLanes reads until the bulk message is complete, recording the delay
+// of every lane-1 message.
+func readLanes(nc net.Conn, epoch time.Time, bulk int, hist *hdrhistogram.Histogram) error {
+	_ = nc.SetReadDeadline(time.Now().Add(2 * time.Minute))
+	r := bufio.NewReaderSize(nc, 1<<20)
+	d := codec.Decoder{MaxFrameSize: protocol.HardMaxFrameSize}
+	var buf []byte
+	got := 0
+	chunk := make([]byte, 256<<10)
+	for got < bulk {
+		f, n, err := d.Decode(buf)
+		if errors.Is(err, codec.ErrNeedMore) {
+			m, rerr := r.Read(chunk)
+			if rerr != nil {
+				return rerr
+			}
+			buf = append(buf, chunk[:m]...)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case f.Type == protocol.FrameData && f.Lane == 1:
+			sent := time.Duration(binary.BigEndian.Uint64(f.Payload))
+			_ = hist.RecordValue(int64((time.Since(epoch) - sent) / time.Microsecond))
+		case f.Type == protocol.FrameData && f.Lane == 3:
+			got += len(f.Payload)
+		}
+		buf = append(buf[:0], buf[n:]...)
+	}
+	return nil
+}
