@@ -101,9 +101,12 @@ type Config struct {
 	// WriteStallTimeout closes a connection with SLOW_CONSUMER when data
 	// waits and none of it is written for this long. Default 30 s.
 	WriteStallTimeout time.Duration
-	// EngineBuffer is how many bytes of lanes 2 and 3 may sit in the
-	// engine's outbound buffer; lanes 0 and 1 are not held back by it, so
-	// an urgent message waits behind at most this much bulk. Default 256 KiB.
+	// EngineBuffer is how many bytes the socket refused may wait in the
+	// transport's own buffer before lanes 1-3 are held back in their
+	// queues, where priority still applies; an urgent message waits behind
+	// at most this much plus the kernel's unsent queue. The socket's
+	// writability wakes the loop to refill it. Lane 0 is never held back.
+	// Default 32 KiB.
 	EngineBuffer int
 	// NotSentLowat sets TCP_NOTSENT_LOWAT on each socket so that the
 	// kernel's unsent queue stays shallow and priority is decided here.
@@ -167,7 +170,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.HighWatermark, 1<<20)
 	def(&c.LowWatermark, 256<<10)
 	defDur(&c.WriteStallTimeout, 30*time.Second)
-	def(&c.EngineBuffer, 256<<10)
+	def(&c.EngineBuffer, 32<<10)
 	def(&c.NotSentLowat, 16<<10)
 	defDur(&c.DrainTimeout, 5*time.Second)
 	defDur(&c.ReconnectAfter, time.Second)

@@ -5,11 +5,19 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/ferry-proto/ferry/codec"
 	"github.com/ferry-proto/ferry/protocol"
 	"github.com/ferry-proto/ferry/reactor/internal/wheel"
 )
+
+// sendQueue is where other goroutines leave messages for the loop.
+type sendQueue struct {
+	mu      sync.Mutex
+	pending []outItem
+	spare   []outItem
+}
 
 // transport is what an engine gives the connection core. Writev, Buffered
 // and Close run on the connection's loop; Wake may be called from any
@@ -45,36 +53,40 @@ type Conn struct {
 	tr   transport
 	id   uint64
 
-	// Loop-owned.
-	state       connState
-	dec         codec.Decoder
-	reasm       codec.Reassembler
-	batchBuf    []byte
+	// Loop-owned. Small fields are kept together: this struct is most of
+	// what an idle connection costs (TestConnSize).
+	dec codec.Decoder
+	// reasm exists only while a fragmented message is partial: plain
+	// messages go through the loop's shared, stateless reassembler.
+	reasm       *codec.Reassembler
 	timer       wheel.Timer
 	acceptedAt  int64
 	lastRecv    int64
 	lastSend    int64
 	lastPing    int64
-	pingStrikes int
 	heartbeat   time.Duration
 	peerMaxMsg  int
 	fragSize    int
-	compress    bool
-	ctrl        []byte // encoded lane-0 frames waiting for the next flush
-	lanes       [protocol.NumLanes]laneQueue
-	msgID       uint32
-	inBlocked   bool
-	stallSince  int64 // when the engine buffer last stopped draining
-	lastBuf     int
-	closeCode   protocol.ErrorCode
+	stallSince  int64 // when the transport's buffer last stopped draining
 	drainUntil  int64
+	ctrl        []byte                           // encoded lane-0 frames waiting for the next flush
+	lanes       [protocol.NumLanes - 1]laneQueue // lanes 1-3; lane 0 is ctrl
+	lastBuf     int32
+	msgID       uint32
+	pingStrikes int32
+	closeCode   protocol.ErrorCode
+	state       connState
+	compress    bool
+	inBlocked   bool
+	drrLane     protocol.Lane // the lane the round robin is visiting
+	drrGranted  bool          // it has had its quantum for this visit
 
 	// Shared with other goroutines.
-	clientID      atomic.Pointer[string]
-	ctx           atomic.Value
-	mu            sync.Mutex
-	pending       []outItem
-	spare         []outItem
+	clientID atomic.Pointer[string]
+	ctx      atomic.Value
+	// sq is created by the first Send from another goroutine; connections
+	// that only ever reply on the loop never pay for it.
+	sq            atomic.Pointer[sendQueue]
 	wakeQueued    atomic.Bool
 	closed        atomic.Bool
 	closeReq      atomic.Uint32 // an error code + 1 requested from another goroutine
@@ -82,21 +94,24 @@ type Conn struct {
 	engineBuf     atomic.Int64  // the engine's outbound buffer, as last seen by the loop
 	backlogged    atomic.Bool
 	pendingGoAway atomic.Bool
-	neg           atomic.Pointer[negotiated]
+	neg           atomic.Uint64 // packed negotiated values, see packNeg
 }
 
 func newConn(srv *Server, l *loop, tr transport, id uint64) *Conn {
-	c := &Conn{srv: srv, loop: l, ctr: l.ctr, tr: tr, id: id, dec: codec.NewDecoder()}
-	cfg := &srv.cfg
-	c.reasm.Init(codec.ReassemblyLimits{
-		MaxFrameSize: protocol.DefaultMaxFrameSize, MaxMessageSize: cfg.MaxMessageSize,
-		MaxPartial: cfg.MaxPartial, MaxBytes: cfg.ReassemblyBytes, Timeout: cfg.ReassemblyTimeout,
-	})
-	c.timer.Init(c.onTimer)
+	c := &Conn{srv: srv, loop: l, ctr: l.ctr, tr: tr, id: id, dec: codec.NewDecoder(), drrLane: protocol.LaneInteractive}
+	c.timer.Init(connTimer)
 	now := l.now()
 	c.acceptedAt, c.lastRecv, c.lastSend = now, now, now
 	c.schedule()
 	return c
+}
+
+// wakeForWrite asks the loop to flush: the socket can take more. Safe from
+// any goroutine.
+func (c *Conn) wakeForWrite() {
+	if c.wakeQueued.CompareAndSwap(false, true) {
+		c.tr.Wake()
+	}
 }
 
 // ID is the server-unique number of the connection. Safe from any goroutine.
@@ -173,17 +188,32 @@ func (c *Conn) handleFrame(f *codec.Frame, now int64) {
 		c.onPing(f, now)
 	case protocol.FramePong:
 	case protocol.FrameData, protocol.FramePublish, protocol.FrameDirect:
-		msg, done, err := c.reasm.Add(f, now)
+		r := c.reasm
+		if r == nil {
+			if f.Flags&protocol.FlagFragment == 0 {
+				r = &c.loop.plain // stateless for a plain message
+			} else {
+				r = codec.NewReassembler(c.srv.reasmLimits)
+				c.reasm = r
+			}
+		}
+		msg, done, err := r.Add(f, now)
 		if err != nil {
 			c.closeWith(codec.CodeOf(err), err.Error())
 			return
+		}
+		if c.reasm != nil && c.reasm.Partial() == 0 {
+			// msg stays valid: nothing reuses it before the handler runs.
+			c.reasm = nil
 		}
 		if done {
 			c.ctr.MessagesIn[f.Lane].Add(1)
 			f.Payload = msg
 			c.srv.cfg.Handler.OnMessage(c, f)
-		} else if dl, ok := c.reasm.NextDeadline(); ok && dl < c.timerAt() {
-			c.schedule()
+		} else if c.reasm != nil {
+			if dl, ok := c.reasm.NextDeadline(); ok && dl < c.timerAt() {
+				c.schedule()
+			}
 		}
 	case protocol.FrameBatch:
 		c.handleBatch(f, now)
@@ -205,12 +235,13 @@ func (c *Conn) handleBatch(f *codec.Frame, now int64) {
 	inner := f.Payload
 	if f.Flags.Has(protocol.FlagCompressed) {
 		var err error
-		c.batchBuf, err = codec.AppendDecompressed(c.batchBuf[:0], f.Payload, c.dec.MaxFrameSize)
+		l := c.loop
+		l.batchBuf, err = codec.AppendDecompressed(l.batchBuf[:0], f.Payload, c.dec.MaxFrameSize)
 		if err != nil {
 			c.closeWith(codec.CodeOf(err), err.Error())
 			return
 		}
-		inner = c.batchBuf
+		inner = l.batchBuf
 	}
 	it := c.dec.Batch(f, inner)
 	g := &c.loop.inner // see onData
@@ -229,8 +260,8 @@ func (c *Conn) handleBatch(f *codec.Frame, now int64) {
 		c.handleFrame(g, now)
 	}
 	*g = codec.Frame{}
-	if cap(c.batchBuf) > 64<<10 {
-		c.batchBuf = nil
+	if cap(c.loop.batchBuf) > 256<<10 {
+		c.loop.batchBuf = nil
 	}
 }
 
@@ -257,13 +288,9 @@ func (c *Conn) handleHello(f *codec.Frame) {
 	c.compress = cfg.Compression && h.Capabilities&protocol.CapCompression != 0
 	// A fragment's header is at most 7 + 6 + MaxTopicLen + 24 bytes.
 	c.fragSize = min(cfg.FragmentSize, peerMaxFrame-(protocol.HeaderSize+6+protocol.MaxTopicLen+24))
-	c.neg.Store(&negotiated{fragSize: c.fragSize, peerMaxMsg: c.peerMaxMsg, compress: c.compress})
+	c.neg.Store(packNeg(c.fragSize, c.peerMaxMsg, c.compress))
 	c.dec.MaxFrameSize = cfg.MaxFrameSize
 	c.dec.Compression = c.compress
-	c.reasm.SetLimits(codec.ReassemblyLimits{
-		MaxFrameSize: cfg.MaxFrameSize, MaxMessageSize: cfg.MaxMessageSize,
-		MaxPartial: cfg.MaxPartial, MaxBytes: cfg.ReassemblyBytes, Timeout: cfg.ReassemblyTimeout,
-	})
 	w := codec.Welcome{
 		Version:        protocol.Version,
 		MaxFrameSize:   uint32(cfg.MaxFrameSize),
@@ -294,7 +321,7 @@ func (c *Conn) onPing(f *codec.Frame, now int64) {
 	if c.lastPing != 0 && now-c.lastPing < int64(c.heartbeat/8) {
 		c.pingStrikes++
 		c.ctr.PingWarnings.Add(1)
-		if c.pingStrikes > c.srv.cfg.PingWarnings {
+		if int(c.pingStrikes) > c.srv.cfg.PingWarnings {
 			c.closeWith(protocol.CodeRateLimited, "PING flood")
 			return
 		}
@@ -323,8 +350,10 @@ func (c *Conn) timerAt() int64 {
 	k := int64(c.heartbeat)
 	at := min(c.lastRecv+k*protocol.IdleAfterNum/protocol.IdleAfterDen,
 		c.lastSend+k*protocol.PingAfterNum/protocol.PingAfterDen)
-	if dl, ok := c.reasm.NextDeadline(); ok {
-		at = min(at, dl)
+	if c.reasm != nil {
+		if dl, ok := c.reasm.NextDeadline(); ok {
+			at = min(at, dl)
+		}
 	}
 	if c.state == stateDraining {
 		at = min(at, c.drainUntil)
@@ -338,6 +367,12 @@ func (c *Conn) schedule() {
 		return
 	}
 	c.loop.wheel.Schedule(&c.timer, c.loop.at(c.timerAt()))
+}
+
+// connTimer dispatches the wheel's callback to the connection that embeds
+// the timer, without a closure per connection.
+func connTimer(t *wheel.Timer) {
+	(*Conn)(unsafe.Add(unsafe.Pointer(t), -int(unsafe.Offsetof(Conn{}.timer)))).onTimer(t)
 }
 
 // onTimer is the connection's one timer: handshake timeout, idle timeout,
@@ -359,9 +394,11 @@ func (c *Conn) onTimer(*wheel.Timer) {
 			c.closeWith(protocol.CodeIdleTimeout, "silent for 1.5 heartbeat intervals")
 			return
 		}
-		if err := c.reasm.Expire(now); err != nil {
-			c.closeWith(codec.CodeOf(err), err.Error())
-			return
+		if c.reasm != nil {
+			if err := c.reasm.Expire(now); err != nil {
+				c.closeWith(codec.CodeOf(err), err.Error())
+				return
+			}
 		}
 		if c.state == stateDraining && now >= c.drainUntil {
 			c.closeWith(protocol.CodeGoingAway, "drain deadline")
@@ -392,7 +429,7 @@ func (c *Conn) closeWith(code protocol.ErrorCode, reason string) {
 	c.ctr.FramesOut[protocol.FrameError].Add(1)
 	c.closeCode = code
 	_ = c.tr.Writev(append(c.loop.iov[:0], c.ctrl))
-	c.ctrl = c.ctrl[:0]
+	c.ctrl = nil
 	c.shutdown()
 }
 
@@ -413,10 +450,13 @@ func (c *Conn) onClosed() {
 	c.state = stateClosed
 	c.closed.Store(true)
 	c.loop.wheel.Stop(&c.timer)
-	c.mu.Lock()
-	pending := c.pending
-	c.pending = nil
-	c.mu.Unlock()
+	var pending []outItem
+	if q := c.sq.Load(); q != nil {
+		q.mu.Lock()
+		pending = q.pending
+		q.pending = nil
+		q.mu.Unlock()
+	}
 	for i := range pending {
 		c.drop(&pending[i], DropClosed)
 	}
@@ -428,7 +468,7 @@ func (c *Conn) onClosed() {
 			c.drop(it, DropClosed)
 		}
 	}
-	c.reasm.Reset()
+	c.reasm = nil
 	c.ctr.close(c.closeCode)
 	c.ctr.ConnsOpen.Add(-1)
 	c.srv.forget(c)

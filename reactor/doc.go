@@ -22,9 +22,9 @@
 // Outbound order. Lane 0 (PONG, ERROR, GOAWAY, WELCOME) is written first;
 // lanes 1-3 share by deficit round robin with weights 4:2:1. Messages larger
 // than the fragment size are cut as they are sent, so a bulk transfer delays
-// an urgent message by at most one fragment plus what the engine already
-// holds (Config.EngineBuffer; lane 1 is never held back by it). Order holds
-// within a lane only.
+// an urgent message by at most one fragment plus what the transport already
+// holds (Config.EngineBuffer) and the kernel's unsent queue
+// (TCP_NOTSENT_LOWAT). Order holds within a lane only.
 //
 // Limits (see Config for defaults): connections, frame and message sizes,
 // partial messages and reassembly bytes, outbound bytes per connection

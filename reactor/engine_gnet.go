@@ -35,23 +35,117 @@ type gnetEngine struct {
 	duped chan struct{}
 }
 
-type gnetTransport struct{ c gnet.Conn }
+// gnetTransport writes straight to the socket (see writer_linux.go) and
+// leaves reading, waking and closing to gnet.
+type gnetTransport struct {
+	c    gnet.Conn
+	conn *Conn
+	d    *directWriter // nil until a write first comes up short
+}
 
-func (t gnetTransport) Writev(bs [][]byte) error {
-	var err error
-	if len(bs) == 1 {
-		_, err = t.c.Write(bs[0])
-	} else {
-		_, err = t.c.Writev(bs)
+func (t *gnetTransport) Writev(bs [][]byte) error {
+	if t.d.pending() > 0 {
+		if err := t.drain(); err != nil {
+			return err
+		}
+		if t.d.pending() > 0 { // still refused: queue behind, in order
+			for _, b := range bs {
+				t.d.pend = append(t.d.pend, b...)
+			}
+			return t.arm()
+		}
 	}
+	l := t.conn.loop
+	n, vecs, err := sysWritev(t.c.Fd(), bs, l.vecs)
+	l.vecs = vecs
+	if err != nil {
+		_ = t.c.Close()
+		return err
+	}
+	total := 0
+	for _, b := range bs {
+		total += len(b)
+	}
+	if n == total {
+		return nil
+	}
+	if t.d == nil {
+		t.d = &directWriter{}
+	}
+	skip := n
+	for _, b := range bs {
+		if skip >= len(b) {
+			skip -= len(b)
+			continue
+		}
+		t.d.pend = append(t.d.pend, b[skip:]...)
+		skip = 0
+	}
+	return t.arm()
+}
+
+// Flush writes what the kernel refused before; the core calls it first in
+// every flush.
+func (t *gnetTransport) Flush() error {
+	if t.d.pending() == 0 {
+		return nil
+	}
+	if err := t.drain(); err != nil {
+		return err
+	}
+	if t.d.pending() > 0 {
+		return t.arm()
+	}
+	return nil
+}
+
+func (t *gnetTransport) drain() error {
+	d := t.d
+	fd := t.c.Fd()
+	for d.pending() > 0 {
+		n, err := unix.Write(fd, d.pend[d.off:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			break
+		}
+		if err != nil {
+			_ = t.c.Close()
+			return err
+		}
+		d.off += n
+	}
+	if d.pending() == 0 {
+		d.pend, d.off = d.pend[:0], 0
+		if cap(d.pend) > 256<<10 {
+			d.pend = nil
+		}
+	}
+	return nil
+}
+
+func (t *gnetTransport) arm() error {
+	w := t.conn.srv.watcher
+	if w == nil {
+		return nil // the loop's tick retries
+	}
+	err := w.arm(t.c.Fd(), t.conn.id, t.d.registered)
+	t.d.registered = err == nil
 	return err
 }
-func (t gnetTransport) Buffered() int { return t.c.OutboundBuffered() }
-func (t gnetTransport) Wake()         { _ = t.c.Wake(nil) }
-func (t gnetTransport) Close()        { _ = t.c.Close() }
+
+func (t *gnetTransport) Buffered() int { return t.d.pending() }
+func (t *gnetTransport) Wake()         { _ = t.c.Wake(nil) }
+func (t *gnetTransport) Close()        { _ = t.c.Close() }
 
 func (e *gnetEngine) start(s *Server) (string, error) {
 	e.srv = s
+	w, err := newWriteWatcher(s)
+	if err != nil {
+		return "", err
+	}
+	s.watcher = w
 	e.loops = make(map[gnet.EventLoop]*loop)
 	e.ready = make(chan error, 1)
 	e.done = make(chan error, 1)
@@ -109,6 +203,9 @@ func (e *gnetEngine) start(s *Server) (string, error) {
 func (e *gnetEngine) stop(ctx context.Context) error {
 	var err error
 	e.once.Do(func() {
+		if e.srv.watcher != nil {
+			defer e.srv.watcher.stop()
+		}
 		if e.lnfd >= 0 {
 			defer unix.Close(e.lnfd)
 		}
@@ -173,7 +270,8 @@ func (e *gnetEngine) loopOf(c gnet.Conn) *loop {
 func (e *gnetEngine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s := e.srv
 	l := e.loopOf(gc)
-	c, ok := s.admit(l, gnetTransport{gc})
+	tr := &gnetTransport{c: gc}
+	c, ok := s.admit(l, tr)
 	if !ok {
 		code := protocol.CodeTooManyConnections
 		if s.draining.Load() {
@@ -187,6 +285,7 @@ func (e *gnetEngine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		// decided in our lanes, not behind data already in the socket.
 		_ = unix.SetsockoptInt(gc.Fd(), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, s.cfg.NotSentLowat)
 	}
+	tr.conn = c
 	gc.SetContext(c)
 	return nil, gnet.None
 }
@@ -202,8 +301,11 @@ func (e *gnetEngine) OnTraffic(gc gnet.Conn) gnet.Action {
 	if n := gc.InboundBuffered(); n > 0 && c.state != stateClosed {
 		buf, err := gc.Peek(n)
 		if err == nil {
-			used := c.onData(buf)
-			_, _ = gc.Discard(used)
+			// gnet's Discard(n <= 0) discards everything: a partial
+			// frame must stay, so discard only what was consumed.
+			if used := c.onData(buf); used > 0 {
+				_, _ = gc.Discard(used)
+			}
 		}
 	}
 	c.flush()
@@ -227,9 +329,11 @@ func (e *gnetEngine) OnTick() (time.Duration, gnet.Action) {
 		_ = l.execute(l.tick)
 	}
 	e.mu.Unlock()
-	if e.srv.blockedConns.Load() > 0 {
+	if e.srv.watcher == nil && e.srv.blockedConns.Load() > 0 {
 		return blockedPoll, gnet.None
 	}
+	// Writability comes from the write watcher: ticks only drive timers,
+	// stall detection and the rare connection left with queued frames.
 	return tickInterval, gnet.None
 }
 

@@ -71,7 +71,7 @@ func (h *testHandler) OnClose(c *Conn, code protocol.ErrorCode) {
 	}
 }
 
-var engines = []string{"gnet"}
+var engines = []string{"gnet", "netpoll"}
 
 func startServer(t testing.TB, engine string, cfg Config) (*Server, *testHandler) {
 	t.Helper()

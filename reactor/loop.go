@@ -3,6 +3,8 @@ package reactor
 import (
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ferry-proto/ferry/codec"
 	"github.com/ferry-proto/ferry/reactor/internal/wheel"
 )
@@ -31,6 +33,7 @@ type loop struct {
 	ctr     *Counters
 	wheel   *wheel.Wheel
 	iov     [][]byte
+	vecs    []unix.Iovec // writev's iovec array, for the gnet transport
 	arena   []byte
 	release []*codec.Buffer
 	blocked []*Conn
@@ -38,6 +41,10 @@ type loop struct {
 	// frame and inner hold the frame being handled and, inside a BATCH,
 	// the inner frame being handled.
 	frame, inner codec.Frame
+	// plain checks and decompresses the messages of connections with no
+	// partial message; it keeps nothing between calls but its scratch.
+	plain    codec.Reassembler
+	batchBuf []byte
 	// execute runs fn on this loop's goroutine (engine specific).
 	execute func(fn func()) error
 }
@@ -48,8 +55,10 @@ func newLoop(srv *Server) *loop {
 		ctr:     srv.newShard(),
 		wheel:   wheel.New(tickInterval, srv.epoch),
 		iov:     make([][]byte, 0, maxIov),
+		vecs:    make([]unix.Iovec, 0, maxIov),
 		arena:   make([]byte, 0, arenaSize),
 		release: make([]*codec.Buffer, 0, 64),
+		plain:   *codec.NewReassembler(srv.reasmLimits),
 	}
 }
 

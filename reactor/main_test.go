@@ -7,12 +7,14 @@ import (
 )
 
 // Every test stops what it starts: servers close in t.Cleanup, clients
-// close their sockets. gnet's engine goroutines end with Engine.Stop; the
-// two ignored functions belong to gnet's process-wide ants worker pool,
-// started at package init and never stopped.
+// close their sockets, engines end their goroutines when stopped. The
+// ignored functions are process-wide goroutines of the libraries, started
+// once and never stopped: gnet's ants worker pool (purgeStaleWorkers,
+// ticktock) and netpoll's poller (defaultPoll.Wait).
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
 		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
+		goleak.IgnoreAnyFunction("github.com/cloudwego/netpoll.(*defaultPoll).Wait"),
 	)
 }

@@ -94,15 +94,16 @@ func (c *Conn) Send(f *codec.Frame) error {
 	if err := c.admit(&it); err != nil {
 		return err
 	}
-	c.mu.Lock()
+	q := c.sendQueue()
+	q.mu.Lock()
 	if c.closed.Load() {
-		c.mu.Unlock()
+		q.mu.Unlock()
 		c.unqueue(&it)
 		c.drop(&it, DropClosed)
 		return ErrClosed
 	}
-	c.pending = append(c.pending, it)
-	c.mu.Unlock()
+	q.pending = append(q.pending, it)
+	q.mu.Unlock()
 	if c.wakeQueued.CompareAndSwap(false, true) {
 		c.ctr.Wakes.Add(1)
 		c.tr.Wake()
@@ -125,9 +126,25 @@ func (c *Conn) SendOnLoop(f *codec.Frame) error {
 	if err := c.admit(&it); err != nil {
 		return err
 	}
-	c.lanes[c.queueOf(it.lane)].push(it)
-	c.ctr.Queued[it.lane].Add(int64(it.size()))
+	c.enqueue(it)
 	return nil
+}
+
+// lane returns the queue of lane l (1-3).
+func (c *Conn) lane(l protocol.Lane) *laneQueue { return &c.lanes[l-1] }
+
+// enqueue puts an admitted item in its lane on the loop. A RESULT on lane
+// 0 joins the control frames, which go out first.
+func (c *Conn) enqueue(it outItem) {
+	if it.lane == protocol.LaneControl {
+		c.ctrl = append(c.ctrl, it.buf.B...)
+		c.queued.Add(-int64(it.size()))
+		c.ctr.FramesOut[it.typ].Add(1)
+		codec.PutBuffer(it.buf)
+		return
+	}
+	c.lane(c.queueOf(it.lane)).push(it)
+	c.ctr.Queued[it.lane].Add(int64(it.size()))
 }
 
 // packLimit is the most bytes of small frames packed into one queued
@@ -140,10 +157,10 @@ const packLimit = 8 << 10
 // a burst of replies costs one pooled buffer and one iovec instead of one
 // per message. It reports false when f must take the ordinary path.
 func (c *Conn) packOnLoop(f *codec.Frame) bool {
-	if c.state == stateClosed || !f.Lane.Valid() || (f.Type != protocol.FrameData && f.Type != protocol.FramePublish && f.Type != protocol.FrameDirect) {
+	if c.state == stateClosed || f.Lane < protocol.LaneInteractive || !f.Lane.Valid() || (f.Type != protocol.FrameData && f.Type != protocol.FramePublish && f.Type != protocol.FrameDirect) {
 		return false
 	}
-	q := &c.lanes[c.queueOf(f.Lane)]
+	q := c.lane(c.queueOf(f.Lane))
 	if q.empty() {
 		return false
 	}
@@ -306,17 +323,17 @@ func (c *Conn) onWake() {
 	if c.state == stateClosed {
 		return
 	}
-	c.mu.Lock()
-	pending := c.pending
-	c.pending = c.spare[:0]
-	c.mu.Unlock()
-	for i := range pending {
-		it := pending[i]
-		c.lanes[c.queueOf(it.lane)].push(it)
-		c.ctr.Queued[it.lane].Add(int64(it.size()))
-		pending[i] = outItem{}
+	if q := c.sq.Load(); q != nil {
+		q.mu.Lock()
+		pending := q.pending
+		q.pending = q.spare[:0]
+		q.mu.Unlock()
+		for i := range pending {
+			c.enqueue(pending[i])
+			pending[i] = outItem{}
+		}
+		q.spare = pending[:0]
 	}
-	c.spare = pending[:0]
 	if code := c.closeReq.Load(); code != 0 {
 		c.flush()
 		c.closeWith(protocol.ErrorCode(code-1), "closed by server")
@@ -345,16 +362,20 @@ var goAwayReason = []byte("server shutting down")
 const maxFlushRounds = 8
 
 // flush writes what is ready: lane 0 first, then lanes 1-3 by deficit round
-// robin, in as few writevs as the 1,024-slice limit allows. Lanes 2 and 3
-// are held back while the engine buffers more than Config.EngineBuffer, so
-// an urgent message never waits behind more than that much bulk. Runs on
-// the loop.
+// robin, in as few writevs as the 1,024-slice limit allows. Lanes 1-3 are
+// held back while the transport holds more than Config.EngineBuffer that
+// the socket refused, so that priority is decided here: an urgent message
+// waits behind at most that much plus the kernel's shallow unsent queue,
+// and, the budget being shared by weight, no lane starves. Runs on the loop.
 func (c *Conn) flush() {
-	held := false
+	if f, ok := c.tr.(interface{ Flush() error }); ok && c.state != stateClosed {
+		if f.Flush() != nil {
+			return
+		}
+	}
 	for range maxFlushRounds {
-		var wrote bool
-		wrote, held = c.flushOnce()
-		if !wrote || c.state == stateClosed || !c.hasQueued() {
+		wrote, held := c.flushOnce()
+		if !wrote || held || c.state == stateClosed || !c.hasQueued() {
 			break
 		}
 	}
@@ -363,16 +384,32 @@ func (c *Conn) flush() {
 	}
 	buffered := c.tr.Buffered()
 	c.engineBuf.Store(int64(buffered))
-	if held || c.hasQueued() {
+	if c.hasQueued() {
+		// Retried at the loop's tick, which also watches for stalls.
 		c.loop.block(c)
+		if buffered == 0 {
+			// The socket took everything: only the per-flush limits
+			// stopped us. Go again once the loop has served the others.
+			c.wakeForWrite()
+		}
 	}
 	if c.backlogged.Load() && c.queued.Load()+int64(buffered) < int64(c.srv.cfg.LowWatermark) {
 		c.backlogged.Store(false)
 	}
 }
 
+func (c *Conn) hasLaneData() bool {
+	return !c.lanes[0].empty() || !c.lanes[1].empty() || !c.lanes[2].empty()
+}
+
+// nextLane moves the round robin to the next of lanes 1-3.
+func (c *Conn) nextLane() {
+	c.drrLane = c.drrLane%3 + 1
+	c.drrGranted = false
+}
+
 func (c *Conn) hasQueued() bool {
-	return len(c.ctrl) > 0 || !c.lanes[1].empty() || !c.lanes[2].empty() || !c.lanes[3].empty()
+	return len(c.ctrl) > 0 || !c.lanes[0].empty() || !c.lanes[1].empty() || !c.lanes[2].empty()
 }
 
 // flushOnce builds one writev and writes it. It reports whether it wrote
@@ -388,46 +425,50 @@ func (c *Conn) flushOnce() (wrote, held bool) {
 	if len(c.ctrl) > 0 {
 		iov = append(iov, c.ctrl)
 	}
-	engineRoom := c.srv.cfg.EngineBuffer - c.tr.Buffered()
-	full := false
-	for !full {
-		progressed, waiting := false, false
-		for lane := protocol.LaneInteractive; lane < protocol.NumLanes; lane++ {
-			q := &c.lanes[lane]
-			if q.empty() {
-				q.deficit = 0
-				continue
-			}
-			if lane >= protocol.LaneNormal && engineRoom <= 0 {
-				held = true
-				continue
-			}
-			waiting = true
-			q.deficit += c.srv.quantum[lane]
-			for !q.empty() && len(iov) < maxIov-2 {
-				it := q.peek()
-				n := c.nextSize(it)
-				if n > q.deficit || (lane >= protocol.LaneNormal && engineRoom <= 0) {
-					break
-				}
-				var ok bool
-				if iov, ok = c.appendNext(iov, it, lane); !ok {
-					full = true // arena full: the rest waits for the next flush
-					break
-				}
-				q.deficit -= n
-				if lane >= protocol.LaneNormal {
-					engineRoom -= n
-				}
-				progressed = true
-			}
-			if q.empty() {
-				q.deficit = 0
-			}
-		}
-		if !waiting || len(iov) >= maxIov-2 || (!progressed && held) {
+	// Deficit round robin (Shreedhar and Varghese): each visit to a lane
+	// grants it its quantum, and it sends while its head fits. A visit cut
+	// short by the budget resumes in the next flush, so that the shares
+	// hold across flushes whatever the budget.
+	budget := c.srv.cfg.EngineBuffer - c.tr.Buffered()
+	for c.hasLaneData() && len(iov) < maxIov-2 {
+		if budget <= 0 {
+			held = true
 			break
 		}
+		lane := c.drrLane
+		q := c.lane(lane)
+		if q.empty() {
+			q.deficit = 0
+			c.nextLane()
+			continue
+		}
+		if !c.drrGranted {
+			q.deficit += c.srv.quantum[lane]
+			c.drrGranted = true
+		}
+		stop := false
+		for !q.empty() && budget > 0 && len(iov) < maxIov-2 {
+			it := q.peek()
+			n := c.nextSize(it)
+			if n > q.deficit {
+				break
+			}
+			var ok bool
+			if iov, ok = c.appendNext(iov, it, lane); !ok {
+				stop = true // arena full: the visit resumes in the next flush
+				break
+			}
+			q.deficit -= n
+			budget -= n
+		}
+		if stop || budget <= 0 || len(iov) >= maxIov-2 {
+			held = budget <= 0
+			break
+		}
+		if q.empty() {
+			q.deficit = 0
+		}
+		c.nextLane()
 	}
 	if len(iov) > 0 {
 		written := 0
@@ -435,7 +476,9 @@ func (c *Conn) flushOnce() (wrote, held bool) {
 			written += len(b)
 		}
 		err := c.tr.Writev(iov)
-		c.ctrl = c.ctrl[:0]
+		// Control frames are rare (handshake, heartbeats): an idle
+		// connection keeps no buffer for them.
+		c.ctrl = nil
 		for _, b := range l.release {
 			codec.PutBuffer(b)
 		}
@@ -470,7 +513,7 @@ func (fi *fragItem) remainingOr(n int) int {
 // when the arena has no room for a fragment header.
 func (c *Conn) appendNext(iov [][]byte, it *outItem, lane protocol.Lane) ([][]byte, bool) {
 	l := c.loop
-	q := &c.lanes[lane]
+	q := c.lane(lane)
 	ctr := c.ctr
 	if it.frag == nil {
 		iov = append(iov, it.buf.B)
@@ -519,39 +562,48 @@ func (c *Conn) appendNext(iov [][]byte, it *outItem, lane protocol.Lane) ([][]by
 func (c *Conn) checkProgress(now int64) {
 	buffered := c.tr.Buffered()
 	switch {
-	case buffered == 0 || buffered < c.lastBuf:
+	case buffered == 0 || buffered < int(c.lastBuf):
 		c.stallSince = now
 	case c.stallSince == 0:
 		c.stallSince = now
 	case now-c.stallSince > int64(c.srv.cfg.WriteStallTimeout):
 		c.closeWith(protocol.CodeSlowConsumer, "no write progress")
 	}
-	c.lastBuf = buffered
+	c.lastBuf = int32(min(buffered, 1<<31-1))
 }
 
-// negotiated holds the values other goroutines need when they encode for
-// this peer; the loop publishes it once, before OnOpen.
-type negotiated struct {
-	fragSize   int
-	peerMaxMsg int
-	compress   bool
+func (c *Conn) sendQueue() *sendQueue {
+	if q := c.sq.Load(); q != nil {
+		return q
+	}
+	c.sq.CompareAndSwap(nil, &sendQueue{})
+	return c.sq.Load()
+}
+
+// packNeg packs the values other goroutines need when they encode for this
+// peer into one word, which the loop publishes once, before OnOpen:
+// fragment size (bits 0-24), the peer's max message size (bits 25-55),
+// compression (bit 56) and a set bit 57 so that the word is never 0.
+func packNeg(fragSize, peerMaxMsg int, compress bool) uint64 {
+	v := uint64(fragSize)&(1<<25-1) | (uint64(peerMaxMsg)&(1<<31-1))<<25 | 1<<57
+	if compress {
+		v |= 1 << 56
+	}
+	return v
 }
 
 func (c *Conn) fragSizeShared() int {
-	if n := c.neg.Load(); n != nil {
-		return n.fragSize
+	if v := c.neg.Load(); v != 0 {
+		return int(v & (1<<25 - 1))
 	}
 	return c.srv.cfg.FragmentSize
 }
 
-func (c *Conn) compressShared() bool {
-	n := c.neg.Load()
-	return n != nil && n.compress
-}
+func (c *Conn) compressShared() bool { return c.neg.Load()&(1<<56) != 0 }
 
 func (c *Conn) peerMaxMsgShared() int {
-	if n := c.neg.Load(); n != nil {
-		return n.peerMaxMsg
+	if v := c.neg.Load(); v != 0 {
+		return int(v >> 25 & (1<<31 - 1))
 	}
 	return protocol.DefaultMaxMessageSize
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/ferry-proto/ferry/codec"
 	"github.com/ferry-proto/ferry/protocol"
@@ -29,5 +30,13 @@ func TestEchoHandshake(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// What an idle connection costs is mostly this struct (BenchmarkIdleConns):
+// pin its size so growth is a decision, not an accident.
+func TestConnSize(t *testing.T) {
+	if s := unsafe.Sizeof(Conn{}); s > 448 {
+		t.Fatalf("Conn is %d bytes, want <= 448 (the 448-byte size class)", s)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-proto/ferry/codec"
 	"github.com/ferry-proto/ferry/protocol"
 )
 
@@ -28,6 +29,8 @@ type Server struct {
 	nextID   atomic.Uint64
 
 	blockedConns atomic.Int64
+	watcher      *writeWatcher // gnet only
+	reasmLimits  codec.ReassemblyLimits
 
 	mu       sync.Mutex
 	shards   []*Counters
@@ -51,12 +54,18 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("reactor: Config.Handler is required")
 	}
 	s := &Server{cfg: cfg, epoch: time.Now(), conns: make(map[uint64]*Conn), stopped: make(chan struct{})}
+	s.reasmLimits = codec.ReassemblyLimits{
+		MaxFrameSize: cfg.MaxFrameSize, MaxMessageSize: cfg.MaxMessageSize,
+		MaxPartial: cfg.MaxPartial, MaxBytes: cfg.ReassemblyBytes, Timeout: cfg.ReassemblyTimeout,
+	}
 	for i, w := range cfg.LaneWeights {
 		s.quantum[i+1] = w * quantumUnit
 	}
 	switch cfg.Engine {
 	case "gnet":
 		s.eng = &gnetEngine{}
+	case "netpoll":
+		s.eng = &netpollEngine{}
 	default:
 		return nil, errors.New("reactor: unknown engine " + cfg.Engine)
 	}
@@ -170,6 +179,13 @@ func (s *Server) admit(l *loop, tr transport) (*Conn, bool) {
 	l.ctr.ConnsAccepted.Add(1)
 	l.ctr.ConnsOpen.Add(1)
 	return c, true
+}
+
+// lookup returns the open connection with id, or nil.
+func (s *Server) lookup(id uint64) *Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns[id]
 }
 
 func (s *Server) forget(c *Conn) {
