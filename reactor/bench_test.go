@@ -342,3 +342,82 @@ func readLanes(nc net.Conn, epoch time.Time, bulk int, pings *atomic.Int64, bulk
 	}
 	return nil
 }
+
+// BenchmarkSendMany: 8 goroutines push 64-byte messages to 100 connections
+// with Conn.Send (the path of a fan-out or a game tick from outside the
+// loops); 100 client goroutines read and count. Sends share wake-ups, so
+// most cost a lock and an append.
+func BenchmarkSendMany(b *testing.B) {
+	for _, eng := range benchEngines() {
+		b.Run(eng, func(b *testing.B) {
+			h := newTestHandler()
+			s := startBenchServer(b, eng, Config{Handler: h, MaxOutboundBytes: 64 << 20, HighWatermark: 64 << 20})
+			const conns, producers = 100, 8
+			servers := make([]*Conn, 0, conns)
+			readers := make(chan int64, conns)
+			var clients []net.Conn
+			for range conns {
+				nc, err := net.Dial("tcp", s.Addr())
+				if err != nil {
+					b.Fatal(err)
+				}
+				clients = append(clients, nc)
+				if err := ferryHandshake(nc); err != nil {
+					b.Fatal(err)
+				}
+				servers = append(servers, <-h.opened)
+			}
+			per := b.N/(conns) + 1
+			for _, nc := range clients {
+				go func() { readers <- countFrames(nc, per) }()
+			}
+			payload := make([]byte, 64)
+			b.ReportAllocs()
+			b.ResetTimer()
+			done := make(chan struct{})
+			for p := range producers {
+				go func() {
+					defer func() { done <- struct{}{} }()
+					f := codec.Frame{Type: protocol.FrameData, Lane: 1, Route: 1, Payload: payload}
+					for i := p; i < conns; i += producers {
+						for range per {
+							if err := servers[i].Send(&f); err != nil {
+								panic(err)
+							}
+						}
+					}
+				}()
+			}
+			for range producers {
+				<-done
+			}
+			for range conns {
+				<-readers
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(per*conns)/b.Elapsed().Seconds(), "msgs/s")
+			for _, nc := range clients {
+				nc.Close()
+			}
+		})
+	}
+}
+
+// countFrames reads n frames from nc and returns how many bytes it read.
+func countFrames(nc net.Conn, n int) int64 {
+	r := bufio.NewReaderSize(nc, 64<<10)
+	var hdr [4]byte
+	var total int64
+	buf := make([]byte, 64<<10)
+	for range n {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return total
+		}
+		l := int(binary.BigEndian.Uint32(hdr[:]))
+		if _, err := io.ReadFull(r, buf[:l]); err != nil {
+			return total
+		}
+		total += int64(4 + l)
+	}
+	return total
+}

@@ -87,6 +87,9 @@ func Sendable(t protocol.FrameType) bool {
 // ErrDropped (unreliable lane 3 over the high watermark) or ErrSlowConsumer
 // (the outbound cap was reached and the connection is being closed).
 func (c *Conn) Send(f *codec.Frame) error {
+	if ok, err := c.sendPacked(f); ok {
+		return err
+	}
 	it, err := c.prepare(f)
 	if err != nil {
 		return err
@@ -185,6 +188,62 @@ func (c *Conn) packOnLoop(f *codec.Frame) bool {
 	return true
 }
 
+// packSmall is the largest payload Send packs into a shared buffer under the
+// send queue's lock; larger ones are encoded outside it.
+const packSmall = 1 << 10
+
+// packable reports whether f may join the frames packed in tail.
+func packable(tail *outItem, f *codec.Frame, droppable bool) bool {
+	return tail.frag == nil && tail.typ == f.Type && tail.lane == f.Lane && tail.bulkDroppable == droppable
+}
+
+// sendPacked is Send for a small message: it encodes f straight into the
+// buffer of the last message queued for the loop when that one is of the
+// same kind and has room, so a burst of sends between two wake-ups costs
+// one pooled buffer. It reports false when f must take the ordinary path.
+func (c *Conn) sendPacked(f *codec.Frame) (bool, error) {
+	if len(f.Payload) > packSmall || f.Lane < protocol.LaneInteractive || !f.Lane.Valid() ||
+		(f.Type != protocol.FrameData && f.Type != protocol.FramePublish && f.Type != protocol.FrameDirect) ||
+		(c.compressShared() && len(f.Payload) >= codec.MinCompressSize) || len(f.Payload) > c.fragSizeShared() {
+		return false, nil
+	}
+	if c.closed.Load() {
+		c.ctr.Drops[DropClosed].Add(1)
+		return true, ErrClosed
+	}
+	if err := c.checkFrame(f); err != nil {
+		return true, err
+	}
+	n := f.Len()
+	droppable := f.Lane == protocol.LaneBulk && !f.Flags.Has(protocol.FlagReliable)
+	if err := c.admitN(int64(n), droppable); err != nil {
+		return true, err
+	}
+	q := c.sendQueue()
+	q.mu.Lock()
+	if c.closed.Load() {
+		q.mu.Unlock()
+		c.queued.Add(-int64(n))
+		c.ctr.Drops[DropClosed].Add(1)
+		return true, ErrClosed
+	}
+	if k := len(q.pending); k > 0 && packable(&q.pending[k-1], f, droppable) && len(q.pending[k-1].buf.B)+n <= packLimit {
+		tail := &q.pending[k-1]
+		tail.buf.B = f.Append(tail.buf.B)
+		tail.msgs++
+	} else {
+		b := codec.GetBuffer()
+		b.B = f.Append(b.B[:0])
+		q.pending = append(q.pending, outItem{buf: b, lane: f.Lane, typ: f.Type, msgs: 1, bulkDroppable: droppable})
+	}
+	q.mu.Unlock()
+	if c.wakeQueued.CompareAndSwap(false, true) {
+		c.ctr.Wakes.Add(1)
+		c.tr.Wake()
+	}
+	return true, nil
+}
+
 // queueOf is the lane queue a message of lane waits in: its own, or the
 // single FIFO queue when priority is off.
 func (c *Conn) queueOf(lane protocol.Lane) protocol.Lane {
@@ -259,15 +318,25 @@ func (c *Conn) checkFrame(f *codec.Frame) error {
 // admit applies backpressure (Config.HighWatermark, MaxOutboundBytes)
 // before a message is queued, and accounts for it.
 func (c *Conn) admit(it *outItem) error {
+	err := c.admitN(int64(it.size()), it.bulkDroppable)
+	if err != nil && it.buf != nil {
+		codec.PutBuffer(it.buf)
+		it.buf = nil
+	}
+	return err
+}
+
+// admitN applies backpressure to n more bytes and accounts for them; a
+// refusal is counted as a drop.
+func (c *Conn) admitN(n int64, bulkDroppable bool) error {
 	cfg := &c.srv.cfg
-	n := int64(it.size())
 	backlog := c.queued.Load() + c.engineBuf.Load()
-	if it.bulkDroppable && backlog > int64(cfg.HighWatermark) {
-		c.drop(it, DropQueueFull)
+	if bulkDroppable && backlog > int64(cfg.HighWatermark) {
+		c.ctr.Drops[DropQueueFull].Add(1)
 		return ErrDropped
 	}
 	if backlog+n > int64(cfg.MaxOutboundBytes) {
-		c.drop(it, DropSlowConsumer)
+		c.ctr.Drops[DropSlowConsumer].Add(1)
 		c.requestClose(protocol.CodeSlowConsumer)
 		return ErrSlowConsumer
 	}
