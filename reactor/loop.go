@@ -35,7 +35,7 @@ type loop struct {
 	iov     [][]byte
 	vecs    []unix.Iovec // writev's iovec array, for the gnet transport
 	arena   []byte
-	release []*codec.Buffer
+	release []outItem // written this flush: released after the writev
 	blocked []*Conn
 	spare   []*Conn
 	// frame and inner hold the frame being handled and, inside a BATCH,
@@ -57,7 +57,7 @@ func newLoop(srv *Server) *loop {
 		iov:     make([][]byte, 0, maxIov),
 		vecs:    make([]unix.Iovec, 0, maxIov),
 		arena:   make([]byte, 0, arenaSize),
-		release: make([]*codec.Buffer, 0, 64),
+		release: make([]outItem, 0, 64),
 		plain:   *codec.NewReassembler(srv.reasmLimits),
 	}
 }

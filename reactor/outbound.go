@@ -30,6 +30,21 @@ type outItem struct {
 	// frag is set for a message larger than the fragment size; buf then
 	// holds the bare payload and the headers are made as it is sent.
 	frag *fragItem
+	// shared is set when buf belongs to a Shared frame sent to many
+	// connections: it is released, never returned to the pool, nor packed
+	// into.
+	shared *Shared
+}
+
+// release gives up the item's hold on its bytes.
+func (it *outItem) release() {
+	switch {
+	case it.shared != nil:
+		it.shared.Release()
+	case it.buf != nil:
+		codec.PutBuffer(it.buf)
+	}
+	it.buf, it.shared = nil, nil
 }
 
 type fragItem struct {
@@ -143,7 +158,7 @@ func (c *Conn) enqueue(it outItem) {
 		c.ctrl = append(c.ctrl, it.buf.B...)
 		c.queued.Add(-int64(it.size()))
 		c.ctr.FramesOut[it.typ].Add(1)
-		codec.PutBuffer(it.buf)
+		it.release()
 		return
 	}
 	c.lane(c.queueOf(it.lane)).push(it)
@@ -169,7 +184,7 @@ func (c *Conn) packOnLoop(f *codec.Frame) bool {
 	}
 	tail := &q.items[len(q.items)-1]
 	droppable := f.Lane == protocol.LaneBulk && !f.Flags.Has(protocol.FlagReliable)
-	if tail.frag != nil || tail.typ != f.Type || tail.lane != f.Lane || tail.bulkDroppable != droppable ||
+	if tail.frag != nil || tail.shared != nil || tail.typ != f.Type || tail.lane != f.Lane || tail.bulkDroppable != droppable ||
 		(c.compress && len(f.Payload) >= codec.MinCompressSize) || len(f.Payload) > c.fragSize {
 		return false
 	}
@@ -194,7 +209,7 @@ const packSmall = 1 << 10
 
 // packable reports whether f may join the frames packed in tail.
 func packable(tail *outItem, f *codec.Frame, droppable bool) bool {
-	return tail.frag == nil && tail.typ == f.Type && tail.lane == f.Lane && tail.bulkDroppable == droppable
+	return tail.frag == nil && tail.shared == nil && tail.typ == f.Type && tail.lane == f.Lane && tail.bulkDroppable == droppable
 }
 
 // sendPacked is Send for a small message: it encodes f straight into the
@@ -351,10 +366,7 @@ func (c *Conn) unqueue(it *outItem) { c.queued.Add(-int64(it.remaining())) }
 // drop releases an item that will not be sent and counts it.
 func (c *Conn) drop(it *outItem, why DropReason) {
 	c.ctr.Drops[why].Add(uint64(max(it.msgs, 1)))
-	if it.buf != nil {
-		codec.PutBuffer(it.buf)
-		it.buf = nil
-	}
+	it.release()
 }
 
 // Backlogged reports whether more than Config.HighWatermark bytes wait for
@@ -548,9 +560,10 @@ func (c *Conn) flushOnce() (wrote, held bool) {
 		// Control frames are rare (handshake, heartbeats): an idle
 		// connection keeps no buffer for them.
 		c.ctrl = nil
-		for _, b := range l.release {
-			codec.PutBuffer(b)
+		for i := range l.release {
+			l.release[i].release()
 		}
+		clear(l.release)
 		clear(iov)
 		l.release = l.release[:0]
 		if err != nil {
@@ -586,13 +599,13 @@ func (c *Conn) appendNext(iov [][]byte, it *outItem, lane protocol.Lane) ([][]by
 	ctr := c.ctr
 	if it.frag == nil {
 		iov = append(iov, it.buf.B)
-		l.release = append(l.release, it.buf)
+		l.release = append(l.release, *it)
 		n := len(it.buf.B)
 		c.queued.Add(-int64(n))
 		ctr.Queued[it.lane].Add(-int64(n))
 		ctr.MessagesOut[it.lane].Add(uint64(it.msgs))
 		ctr.FramesOut[it.typ].Add(uint64(it.msgs))
-		it.buf = nil
+		*it = outItem{}
 		q.pop()
 		return iov, true
 	}
@@ -619,8 +632,8 @@ func (c *Conn) appendNext(iov [][]byte, it *outItem, lane protocol.Lane) ([][]by
 	ctr.FramesOut[f.Type].Add(1)
 	if fi.fr.Remaining() == 0 {
 		ctr.MessagesOut[it.lane].Add(1)
-		l.release = append(l.release, it.buf)
-		it.buf = nil
+		l.release = append(l.release, *it)
+		*it = outItem{}
 		q.pop()
 	}
 	return iov, true

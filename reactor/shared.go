@@ -1,0 +1,97 @@
+package reactor
+
+import (
+	"errors"
+	"sync/atomic"
+
+	"github.com/ferry-proto/ferry/codec"
+	"github.com/ferry-proto/ferry/protocol"
+)
+
+// Shared is a frame encoded once and sent to many connections without a
+// copy per connection: topic fan-out. Each connection that queues it holds
+// a reference and drops it once the bytes are written (or dropped); the
+// pooled buffer returns to the pool with the last reference.
+//
+// A Shared frame is sent as it was encoded: never compressed, never
+// fragmented. A payload larger than a connection's fragment size is refused
+// by SendShared with ErrSharedTooLarge; send it with Send instead.
+type Shared struct {
+	buf        *codec.Buffer
+	refs       atomic.Int32
+	lane       protocol.Lane
+	typ        protocol.FrameType
+	droppable  bool
+	payloadLen int
+}
+
+// ErrSharedTooLarge: the shared frame's payload exceeds this connection's
+// fragment size.
+var ErrSharedTooLarge = errors.New("reactor: shared frame larger than the fragment size")
+
+// NewShared encodes f (a DATA, PUBLISH, DIRECT or RESULT without FRAGMENT or
+// COMPRESSED) into a pooled buffer. The caller holds one reference and
+// calls Release when it has sent it to everyone. Safe from any goroutine.
+func NewShared(f *codec.Frame) (*Shared, error) {
+	if !Sendable(f.Type) {
+		return nil, ErrNotSendable
+	}
+	if f.Flags&(protocol.FlagFragment|protocol.FlagCompressed) != 0 {
+		return nil, ErrNotSendable
+	}
+	if err := f.Check(protocol.HardMaxFrameSize); err != nil {
+		return nil, err
+	}
+	b := codec.GetBuffer()
+	b.B = f.Append(b.B[:0])
+	s := &Shared{buf: b, lane: f.Lane, typ: f.Type, payloadLen: len(f.Payload),
+		droppable: f.Lane == protocol.LaneBulk && !f.Flags.Has(protocol.FlagReliable)}
+	s.refs.Store(1)
+	return s, nil
+}
+
+// Len is the encoded size of the frame.
+func (s *Shared) Len() int { return len(s.buf.B) }
+
+// Release drops one reference. Safe from any goroutine.
+func (s *Shared) Release() {
+	if n := s.refs.Add(-1); n == 0 {
+		codec.PutBuffer(s.buf)
+		s.buf = nil
+	} else if n < 0 {
+		panic("reactor: Shared released too often")
+	}
+}
+
+// SendShared queues s for the peer without copying it. Safe from any
+// goroutine; the same backpressure rules as Send apply (a slow subscriber
+// never blocks the publisher: it is dropped from, or closed).
+func (c *Conn) SendShared(s *Shared) error {
+	if c.closed.Load() {
+		c.ctr.Drops[DropClosed].Add(1)
+		return ErrClosed
+	}
+	if s.lane == protocol.LaneControl || s.payloadLen > c.fragSizeShared() {
+		return ErrSharedTooLarge
+	}
+	if err := c.admitN(int64(len(s.buf.B)), s.droppable); err != nil {
+		return err
+	}
+	s.refs.Add(1)
+	it := outItem{buf: s.buf, shared: s, lane: s.lane, typ: s.typ, msgs: 1, bulkDroppable: s.droppable}
+	q := c.sendQueue()
+	q.mu.Lock()
+	if c.closed.Load() {
+		q.mu.Unlock()
+		c.queued.Add(-int64(len(s.buf.B)))
+		c.drop(&it, DropClosed)
+		return ErrClosed
+	}
+	q.pending = append(q.pending, it)
+	q.mu.Unlock()
+	if c.wakeQueued.CompareAndSwap(false, true) {
+		c.ctr.Wakes.Add(1)
+		c.tr.Wake()
+	}
+	return nil
+}
