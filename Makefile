@@ -9,9 +9,13 @@ FUZZTIME_SHORT ?= 5s
 STATICCHECK_VERSION ?= v0.8.2
 BIN       := $(CURDIR)/bin
 
-.PHONY: all test unit fmt-check vet fuzz fuzz-short bench lint vectors vectors-update clean
+.PHONY: all run test unit fmt-check vet fuzz fuzz-short bench lint vectors vectors-update clean
 
 all: test
+
+## run: ferryd on its embedded defaults: FERRY/1 on 127.0.0.1:7100, admin on 127.0.0.1:7101.
+run:
+	$(GO) run ./cmd/ferryd $(ARGS)
 
 ## test: gofmt and go vet, the unit tests under -race with shuffled order, and a short fuzz pass.
 test: fmt-check vet unit fuzz-short

@@ -1,16 +1,13 @@
 package reactor
 
 import (
-	"bufio"
 	"context"
-	"errors"
-	"io"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ferry-proto/ferry/codec"
+	"github.com/ferry-proto/ferry/internal/wiretest"
 	"github.com/ferry-proto/ferry/protocol"
 )
 
@@ -97,107 +94,11 @@ func startServer(t testing.TB, engine string, cfg Config) (*Server, *testHandler
 	return s, h
 }
 
-// rawClient speaks FERRY/1 over a real loopback socket with the codec, so
-// tests see exactly what the server puts on the wire.
-type rawClient struct {
-	t    testing.TB
-	conn net.Conn
-	r    *bufio.Reader
-	dec  codec.Decoder
-	buf  []byte
-}
+// rawClient is the test client of internal/wiretest: real loopback
+// sockets and the codec, nothing of the server's.
+type rawClient = wiretest.Client
 
-func dial(t testing.TB, addr string) *rawClient {
-	t.Helper()
-	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	return &rawClient{t: t, conn: nc, r: bufio.NewReaderSize(nc, 256<<10), dec: codec.Decoder{MaxFrameSize: protocol.HardMaxFrameSize, Compression: true}}
-}
-
-func (c *rawClient) write(b []byte) {
-	c.t.Helper()
-	if _, err := c.conn.Write(b); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
-
-func (c *rawClient) send(f codec.Frame) { c.t.Helper(); c.write(f.Append(nil)) }
-
-// hello sends HELLO and returns the WELCOME.
-func (c *rawClient) hello(h codec.Hello) codec.Welcome {
-	c.t.Helper()
-	h.Version = protocol.Version
-	c.write(codec.AppendHello(nil, &h))
-	f := c.next(5 * time.Second)
-	if f.Type != protocol.FrameWelcome {
-		c.t.Fatalf("got %s (code %s %q), want WELCOME", f.Type, f.Code, f.Payload)
-	}
-	w, err := codec.ParseWelcome(f.Payload)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return w
-}
-
-// next reads the next frame; its slices are valid until the next call.
-func (c *rawClient) next(timeout time.Duration) codec.Frame {
-	c.t.Helper()
-	f, err := c.read(timeout)
-	if err != nil {
-		c.t.Fatalf("read: %v", err)
-	}
-	return f
-}
-
-func (c *rawClient) read(timeout time.Duration) (codec.Frame, error) {
-	_ = c.conn.SetReadDeadline(time.Now().Add(timeout))
-	for {
-		f, n, err := c.dec.Decode(c.buf)
-		if err == nil {
-			c.buf = c.buf[n:]
-			return f, nil
-		}
-		if !errors.Is(err, codec.ErrNeedMore) {
-			return f, err
-		}
-		// Copy-on-read keeps earlier frames' views intact.
-		chunk := make([]byte, 64<<10)
-		m, rerr := c.r.Read(chunk)
-		c.buf = append(append([]byte(nil), c.buf...), chunk[:m]...)
-		if rerr != nil {
-			if m == 0 {
-				return f, rerr
-			}
-		}
-	}
-}
-
-// expectClose reads until the server's ERROR and EOF, and returns the code.
-func (c *rawClient) expectClose(timeout time.Duration) protocol.ErrorCode {
-	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	code := protocol.ErrorCode(0xffff)
-	for {
-		f, err := c.read(time.Until(deadline))
-		if err != nil {
-			if errors.Is(err, io.EOF) || isReset(err) {
-				return code
-			}
-			c.t.Fatalf("waiting for close: %v (code so far %s)", err, code)
-		}
-		if f.Type == protocol.FrameError {
-			code = f.Code
-		}
-	}
-}
-
-func isReset(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && !op.Timeout()
-}
+func dial(t testing.TB, addr string) *rawClient { t.Helper(); return wiretest.Dial(t, addr) }
 
 func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()

@@ -20,7 +20,7 @@ func openConn(t *testing.T, eng string, cfg Config) (*Server, *testHandler, *raw
 		h = th
 	}
 	c := dial(t, s.Addr())
-	c.hello(codec.Hello{MaxFrameSize: protocol.HardMaxFrameSize, MaxMessageSize: protocol.HardMaxMessageSize})
+	c.Hello(codec.Hello{MaxFrameSize: protocol.HardMaxFrameSize, MaxMessageSize: protocol.HardMaxMessageSize})
 	select {
 	case sc := <-h.opened:
 		return s, h, c, sc
@@ -48,10 +48,10 @@ func TestLaneWeightedShares(t *testing.T) {
 				}
 			}
 			_, _, c, _ := openConn(t, eng, Config{Handler: h, MaxOutboundBytes: 8 << 20, HighWatermark: 8 << 20})
-			c.send(codec.Frame{Type: protocol.FrameData, Lane: 1, Route: 99})
+			c.Send(codec.Frame{Type: protocol.FrameData, Lane: 1, Route: 99})
 			var counts [4]int
 			for range 140 {
-				f := c.next(5 * time.Second)
+				f := c.Next(5 * time.Second)
 				counts[f.Lane]++
 			}
 			// 140 messages at 4:2:1 are 80, 40 and 20; allow for the
@@ -84,7 +84,7 @@ func TestLaneOvertakesBulk(t *testing.T) {
 			fragsBefore, urgentSeen, fragsAfterUrgent := 0, 0, 0
 			var got []byte
 			for fragsBefore < 10 {
-				f := c.next(5 * time.Second)
+				f := c.Next(5 * time.Second)
 				if _, _, err := r.Add(&f, 0); err != nil {
 					t.Fatal(err)
 				}
@@ -98,7 +98,7 @@ func TestLaneOvertakesBulk(t *testing.T) {
 				}
 			}()
 			for got == nil {
-				f := c.next(10 * time.Second)
+				f := c.Next(10 * time.Second)
 				if f.Lane == 1 {
 					urgentSeen++
 					continue
@@ -152,7 +152,7 @@ func TestConcurrentSenders(t *testing.T) {
 			}
 			next := make([]uint32, senders)
 			for n := 0; n < senders*each; n++ {
-				f := c.next(10 * time.Second)
+				f := c.Next(10 * time.Second)
 				if f.Type != protocol.FrameData || len(f.Payload) != 8 {
 					t.Fatalf("message %d: unexpected %s (code %s, %q)", n, f.Type, f.Code, f.Payload)
 				}

@@ -15,16 +15,16 @@ func TestEchoHandshake(t *testing.T) {
 		t.Run(eng, func(t *testing.T) {
 			s, _ := startServer(t, eng, Config{})
 			c := dial(t, s.Addr())
-			w := c.hello(codec.Hello{ClientID: []byte("p1"), HeartbeatMs: 1000})
+			w := c.Hello(codec.Hello{ClientID: []byte("p1"), HeartbeatMs: 1000})
 			// SPEC §5.4: the server clamps the proposal to its profile.
 			if w.HeartbeatMs != uint32(GameProfile.Min/time.Millisecond) || string(w.ClientID) != "p1" {
 				t.Fatalf("WELCOME %+v", w)
 			}
 			for i := range 100 {
-				c.send(codec.Frame{Type: protocol.FrameData, Lane: 1, Route: echoRoute, Corr: uint32(i + 1), Payload: []byte("ping")})
+				c.Send(codec.Frame{Type: protocol.FrameData, Lane: 1, Route: echoRoute, Corr: uint32(i + 1), Payload: []byte("ping")})
 			}
 			for i := range 100 {
-				f := c.next(5 * time.Second)
+				f := c.Next(5 * time.Second)
 				if f.Type != protocol.FrameData || f.Corr != uint32(i+1) || !bytes.Equal(f.Payload, []byte("ping")) || !f.Flags.Has(protocol.FlagResponse) {
 					t.Fatalf("reply %d: %+v", i, f)
 				}

@@ -19,7 +19,7 @@ func TestSharedFanout(t *testing.T) {
 			var conns []*Conn
 			for range n {
 				c := dial(t, s.Addr())
-				c.hello(codec.Hello{})
+				c.Hello(codec.Hello{})
 				clients = append(clients, c)
 				conns = append(conns, <-h.opened)
 			}
@@ -34,7 +34,7 @@ func TestSharedFanout(t *testing.T) {
 			}
 			sh.Release()
 			for i, c := range clients {
-				f := c.next(5 * time.Second)
+				f := c.Next(5 * time.Second)
 				if f.Type != protocol.FramePublish || string(f.Name) != "news" || string(f.Payload) != "hello all" {
 					t.Fatalf("client %d got %+v", i, f)
 				}

@@ -19,7 +19,7 @@ func TestInputSplitAcrossReads(t *testing.T) {
 		t.Run(eng, func(t *testing.T) {
 			s, _ := startServer(t, eng, Config{})
 			c := dial(t, s.Addr())
-			_ = c.conn.(*net.TCPConn).SetNoDelay(true)
+			_ = c.Conn.(*net.TCPConn).SetNoDelay(true)
 			h := codec.Hello{Version: protocol.Version, MaxFrameSize: protocol.HardMaxFrameSize}
 			stream := codec.AppendHello(nil, &h)
 			for i := range 20 {
@@ -34,21 +34,21 @@ func TestInputSplitAcrossReads(t *testing.T) {
 					n = 1500
 				}
 				n = min(n, len(stream)-i)
-				c.write(stream[i : i+n])
+				c.Write(stream[i : i+n])
 				i += n
 				time.Sleep(200 * time.Microsecond)
 			}
-			if f := c.next(5 * time.Second); f.Type != protocol.FrameWelcome {
+			if f := c.Next(5 * time.Second); f.Type != protocol.FrameWelcome {
 				t.Fatalf("got %s (code %s), want WELCOME", f.Type, f.Code)
 			}
 			for i := range 20 {
-				f := c.next(5 * time.Second)
+				f := c.Next(5 * time.Second)
 				if f.Corr != uint32(i+1) || len(f.Payload) != i*7 {
 					t.Fatalf("reply %d: corr %d, %d bytes", i, f.Corr, len(f.Payload))
 				}
 			}
 			for got := 0; got < 60000; {
-				f := c.next(5 * time.Second)
+				f := c.Next(5 * time.Second)
 				if f.Corr != 99 {
 					t.Fatalf("big reply: corr %d, %d bytes", f.Corr, len(f.Payload))
 				}
@@ -65,12 +65,12 @@ func TestOversizePrefixSplit(t *testing.T) {
 		t.Run(eng, func(t *testing.T) {
 			s, _ := startServer(t, eng, Config{})
 			c := dial(t, s.Addr())
-			_ = c.conn.(*net.TCPConn).SetNoDelay(true)
-			c.hello(codec.Hello{})
-			c.write([]byte{0xff, 0xff})
+			_ = c.Conn.(*net.TCPConn).SetNoDelay(true)
+			c.Hello(codec.Hello{})
+			c.Write([]byte{0xff, 0xff})
 			time.Sleep(20 * time.Millisecond)
-			c.write([]byte{0xff, 0xff, 1, 2, 3})
-			if code := c.expectClose(5 * time.Second); code != protocol.CodeFrameTooLarge {
+			c.Write([]byte{0xff, 0xff, 1, 2, 3})
+			if code := c.ExpectClose(5 * time.Second); code != protocol.CodeFrameTooLarge {
 				t.Fatalf("closed with %s", code)
 			}
 		})

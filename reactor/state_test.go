@@ -20,7 +20,7 @@ func TestHandshakeTimeout(t *testing.T) {
 			c := dial(t, s.Addr())
 			start := time.Now()
 			// SPEC §5.5: no HELLO in time is HANDSHAKE_TIMEOUT and a close.
-			if code := c.expectClose(5 * time.Second); code != protocol.CodeHandshakeTimeout {
+			if code := c.ExpectClose(5 * time.Second); code != protocol.CodeHandshakeTimeout {
 				t.Fatalf("closed with %s", code)
 			}
 			if el := time.Since(start); el < timeout {
@@ -38,14 +38,14 @@ func TestFirstFrameMustBeHello(t *testing.T) {
 		t.Run(eng, func(t *testing.T) {
 			s, _ := startServer(t, eng, Config{})
 			c := dial(t, s.Addr())
-			c.send(codec.Frame{Type: protocol.FramePing})
-			if code := c.expectClose(5 * time.Second); code != protocol.CodeProtocolError {
+			c.Send(codec.Frame{Type: protocol.FramePing})
+			if code := c.ExpectClose(5 * time.Second); code != protocol.CodeProtocolError {
 				t.Fatalf("closed with %s", code)
 			}
 			c2 := dial(t, s.Addr())
 			h := codec.Hello{Version: 7}
-			c2.write(codec.AppendHello(nil, &h))
-			if code := c2.expectClose(5 * time.Second); code != protocol.CodeUnsupportedVersion {
+			c2.Write(codec.AppendHello(nil, &h))
+			if code := c2.ExpectClose(5 * time.Second); code != protocol.CodeUnsupportedVersion {
 				t.Fatalf("wrong version closed with %s", code)
 			}
 		})
@@ -60,8 +60,8 @@ func TestAuthRefused(t *testing.T) {
 			s, _ := startServer(t, eng, Config{Handler: h})
 			c := dial(t, s.Addr())
 			hello := codec.Hello{Version: 1, AuthToken: []byte("bad")}
-			c.write(codec.AppendHello(nil, &hello))
-			if code := c.expectClose(5 * time.Second); code != protocol.CodeAuthFailed {
+			c.Write(codec.AppendHello(nil, &hello))
+			if code := c.ExpectClose(5 * time.Second); code != protocol.CodeAuthFailed {
 				t.Fatalf("closed with %s", code)
 			}
 		})
@@ -79,7 +79,7 @@ func TestHeartbeat(t *testing.T) {
 
 			// A client that answers nothing and sends nothing.
 			silent := dial(t, s.Addr())
-			w := silent.hello(codec.Hello{})
+			w := silent.Hello(codec.Hello{})
 			if w.HeartbeatMs != uint32(k/time.Millisecond) {
 				t.Fatalf("granted %d ms", w.HeartbeatMs)
 			}
@@ -87,7 +87,7 @@ func TestHeartbeat(t *testing.T) {
 			sawPing := time.Duration(0)
 			var code protocol.ErrorCode
 			for {
-				f, err := silent.read(5 * time.Second)
+				f, err := silent.Read(5 * time.Second)
 				if err != nil {
 					break
 				}
@@ -113,15 +113,15 @@ func TestHeartbeat(t *testing.T) {
 
 			// A client that PINGs every K/2 stays connected past 3×K.
 			live := dial(t, s.Addr())
-			live.hello(codec.Hello{})
+			live.Hello(codec.Hello{})
 			deadline := time.Now().Add(3 * k)
 			for time.Now().Before(deadline) {
-				live.send(codec.Frame{Type: protocol.FramePing, Opaque: 1})
+				live.Send(codec.Frame{Type: protocol.FramePing, Opaque: 1})
 				time.Sleep(k / 2)
 			}
-			live.send(codec.Frame{Type: protocol.FrameData, Lane: 1, Route: echoRoute, Payload: []byte("alive")})
+			live.Send(codec.Frame{Type: protocol.FrameData, Lane: 1, Route: echoRoute, Payload: []byte("alive")})
 			for {
-				f := live.next(5 * time.Second)
+				f := live.Next(5 * time.Second)
 				if f.Type == protocol.FrameError {
 					t.Fatalf("live client closed with %s", f.Code)
 				}
@@ -138,17 +138,17 @@ func TestPingFloodClosed(t *testing.T) {
 		t.Run(eng, func(t *testing.T) {
 			s, _ := startServer(t, eng, Config{PingWarnings: 3})
 			c := dial(t, s.Addr())
-			c.hello(codec.Hello{})
+			c.Hello(codec.Hello{})
 			var flood []byte
 			for i := range 10 {
 				p := codec.Frame{Type: protocol.FramePing, Opaque: uint64(i)}
 				flood = p.Append(flood)
 			}
-			c.write(flood)
+			c.Write(flood)
 			warnings, pongs := 0, 0
 			var code protocol.ErrorCode
 			for {
-				f, err := c.read(5 * time.Second)
+				f, err := c.Read(5 * time.Second)
 				if err != nil {
 					break
 				}
@@ -175,10 +175,10 @@ func TestMaxConnsRefused(t *testing.T) {
 		t.Run(eng, func(t *testing.T) {
 			s, _ := startServer(t, eng, Config{MaxConns: 3})
 			for range 3 {
-				dial(t, s.Addr()).hello(codec.Hello{})
+				dial(t, s.Addr()).Hello(codec.Hello{})
 			}
 			extra := dial(t, s.Addr())
-			if code := extra.expectClose(5 * time.Second); code != protocol.CodeTooManyConnections {
+			if code := extra.ExpectClose(5 * time.Second); code != protocol.CodeTooManyConnections {
 				t.Fatalf("4th connection closed with %s", code)
 			}
 			if s.Counters().ConnsRefused.Load() != 1 || s.NumConns() != 3 {
@@ -193,15 +193,15 @@ func TestProtocolErrorClosesOnlyThatConnection(t *testing.T) {
 		t.Run(eng, func(t *testing.T) {
 			s, _ := startServer(t, eng, Config{})
 			good := dial(t, s.Addr())
-			good.hello(codec.Hello{})
+			good.Hello(codec.Hello{})
 			bad := dial(t, s.Addr())
-			bad.hello(codec.Hello{})
-			bad.write([]byte{0xff, 0xff, 0xff, 0xff}) // SPEC §3.2: a 4 GiB prefix
-			if code := bad.expectClose(5 * time.Second); code != protocol.CodeFrameTooLarge {
+			bad.Hello(codec.Hello{})
+			bad.Write([]byte{0xff, 0xff, 0xff, 0xff}) // SPEC §3.2: a 4 GiB prefix
+			if code := bad.ExpectClose(5 * time.Second); code != protocol.CodeFrameTooLarge {
 				t.Fatalf("closed with %s", code)
 			}
-			good.send(codec.Frame{Type: protocol.FrameData, Lane: 2, Route: echoRoute, Payload: []byte("still here")})
-			if f := good.next(5 * time.Second); string(f.Payload) != "still here" {
+			good.Send(codec.Frame{Type: protocol.FrameData, Lane: 2, Route: echoRoute, Payload: []byte("still here")})
+			if f := good.Next(5 * time.Second); string(f.Payload) != "still here" {
 				t.Fatalf("good client got %+v", f)
 			}
 		})
@@ -213,15 +213,15 @@ func TestShutdownSendsGoAway(t *testing.T) {
 		t.Run(eng, func(t *testing.T) {
 			s, _ := startServer(t, eng, Config{DrainTimeout: 2 * time.Second, ReconnectAfter: 1500 * time.Millisecond})
 			c := dial(t, s.Addr())
-			c.hello(codec.Hello{})
+			c.Hello(codec.Hello{})
 			done := make(chan error, 1)
 			go func() { done <- s.Shutdown(t.Context()) }()
-			f := c.next(5 * time.Second)
+			f := c.Next(5 * time.Second)
 			if f.Type != protocol.FrameGoAway || f.Code != protocol.CodeGoingAway || f.ReconnectAfter != 1500 {
 				t.Fatalf("got %+v, want GOAWAY", f)
 			}
 			// The client leaves; Shutdown returns without waiting out the drain.
-			c.conn.Close()
+			c.Conn.Close()
 			select {
 			case err := <-done:
 				if err != nil {

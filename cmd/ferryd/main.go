@@ -1,0 +1,185 @@
+// Command ferryd runs the ferry server: FERRY/1 on a TCP listener, admin
+// endpoints (/metrics, /healthz, /readyz, /debug/pprof) on another.
+//
+//	ferryd                          # 127.0.0.1:7100, admin 127.0.0.1:7101
+//	ferryd --listen 0.0.0.0:7100 --allow-anonymous
+//
+// Every flag can also be set from the environment: --listen is
+// FERRY_LISTEN, --admin FERRY_ADMIN, and so on (upper case, dashes as
+// underscores, prefix FERRY_). SIGTERM or SIGINT sends GOAWAY to every
+// client, drains, and exits 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ferry-proto/ferry/reactor"
+	"github.com/ferry-proto/ferry/router"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "ferryd:", err)
+		os.Exit(1)
+	}
+}
+
+// options are ferryd's settings, from flags and the environment.
+type options struct {
+	listen, admin, engine, logFormat, logLevel, profile string
+	loops                                               int
+	allowAnonymous, compression                         bool
+	drain                                               time.Duration
+}
+
+func parse(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("ferryd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:7100", "FERRY/1 listen address")
+	fs.StringVar(&o.admin, "admin", "127.0.0.1:7101", "admin HTTP listen address (empty: none)")
+	fs.StringVar(&o.engine, "engine", "gnet", "event-loop engine: gnet or netpoll")
+	fs.IntVar(&o.loops, "loops", 0, "event loops (0: one per core)")
+	fs.StringVar(&o.profile, "heartbeat-profile", "game", "heartbeat limits: game (10 s in [5 s, 30 s]) or iot (60 s in [30 s, 20 min])")
+	fs.BoolVar(&o.compression, "compression", true, "offer snappy compression")
+	fs.BoolVar(&o.allowAnonymous, "allow-anonymous", false, "accept unauthenticated clients on a non-loopback address")
+	fs.DurationVar(&o.drain, "drain", 5*time.Second, "how long shutdown waits for clients to leave after GOAWAY")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	// The environment first, flags over it.
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "FERRY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s: %w", name, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return o, envErr
+	}
+	return o, fs.Parse(args)
+}
+
+// run starts ferryd and blocks until ctx ends, then shuts down. ready, when
+// not nil, receives the bound addresses once both listeners are up (tests).
+func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- [2]string) error {
+	o, err := parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(o, stderr)
+	if err != nil {
+		return err
+	}
+	if !isLoopback(o.listen) && !o.allowAnonymous {
+		// Like Redis's protected mode: anonymous clients only where they
+		// cannot come from the network, unless the operator says so.
+		return fmt.Errorf("refusing to accept anonymous clients on %s: listen on a loopback address or pass --allow-anonymous (token authentication is not built yet)", o.listen)
+	}
+	hb := reactor.GameProfile
+	switch o.profile {
+	case "game":
+	case "iot":
+		hb = reactor.IoTProfile
+	default:
+		return fmt.Errorf("unknown heartbeat profile %q", o.profile)
+	}
+
+	r := router.New(router.Options{Logger: log})
+	registerBuiltins(r)
+	srv, err := reactor.New(reactor.Config{
+		Addr: o.listen, Engine: o.engine, Loops: o.loops, Heartbeat: hb,
+		Compression: o.compression, DrainTimeout: o.drain, Handler: r, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	var isReady atomic.Bool
+	adminAddr := ""
+	var admin *http.Server
+	if o.admin != "" {
+		ln, err := net.Listen("tcp", o.admin)
+		if err != nil {
+			_ = srv.Close()
+			return err
+		}
+		adminAddr = ln.Addr().String()
+		admin = &http.Server{Handler: router.AdminHandler(srv, r, isReady.Load), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = admin.Serve(ln) }()
+	}
+	isReady.Store(true)
+	log.Info("ferryd ready", "listen", srv.Addr(), "admin", adminAddr, "engine", o.engine,
+		"heartbeat_profile", o.profile, "anonymous", true)
+	if ready != nil {
+		ready <- [2]string{srv.Addr(), adminAddr}
+	}
+
+	<-ctx.Done()
+	isReady.Store(false)
+	log.Info("ferryd shutting down: GOAWAY to every client", "drain", o.drain)
+	sctx, cancel := context.WithTimeout(context.Background(), o.drain+10*time.Second)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if admin != nil {
+		_ = admin.Shutdown(sctx)
+	}
+	log.Info("ferryd stopped")
+	return err
+}
+
+// Built-in routes, so a fresh server can be exercised at once.
+const (
+	// RouteEcho answers with the request's payload.
+	RouteEcho = 1
+)
+
+func registerBuiltins(r *router.Router) {
+	r.Handle(RouteEcho, "ferry.echo", func(ctx *router.Context) { _ = ctx.Reply(ctx.Payload()) })
+}
+
+func newLogger(o options, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, err
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	switch o.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, hopts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, hopts)), nil
+	}
+	return nil, errors.New("unknown log format " + o.logFormat)
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

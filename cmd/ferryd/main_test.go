@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ferry-proto/ferry/codec"
+	"github.com/ferry-proto/ferry/internal/wiretest"
+	"github.com/ferry-proto/ferry/protocol"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
+		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
+		goleak.IgnoreAnyFunction("github.com/cloudwego/netpoll.(*defaultPoll).Wait"),
+	)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// ferryd on its defaults (ports chosen by the kernel): a client echoes
+// through the built-in route, the admin endpoints answer, and cancelling
+// (SIGTERM in main) sends GOAWAY and returns nil.
+func TestFerrydServesAndShutsDown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan [2]string, 1)
+	done := make(chan error, 1)
+	var logs syncBuffer
+	go func() {
+		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--drain", "2s", "--log-format", "json"}, &logs, ready)
+	}()
+	var addrs [2]string
+	select {
+	case addrs = <-ready:
+	case err := <-done:
+		t.Fatalf("ferryd exited: %v\n%s", err, logs.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("ferryd did not start")
+	}
+	c := wiretest.Dial(t, addrs[0])
+	c.Hello(codec.Hello{ClientID: []byte("probe")})
+	c.Send(codec.Frame{Type: protocol.FrameData, Lane: 1, Route: RouteEcho, Corr: 1, Payload: []byte("ping")})
+	if f := c.Next(5 * time.Second); string(f.Payload) != "ping" || f.Corr != 1 {
+		t.Fatalf("echo: %+v", f)
+	}
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "ferry_handshakes_total 1"} {
+		resp, err := http.Get("http://" + addrs[1] + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Fatalf("%s: %d, body lacks %q", path, resp.StatusCode, want)
+		}
+	}
+	cancel()
+	if f := c.Next(5 * time.Second); f.Type != protocol.FrameGoAway {
+		t.Fatalf("got %s, want GOAWAY", f.Type)
+	}
+	c.Conn.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("ferryd did not stop")
+	}
+	if !strings.Contains(logs.String(), `"msg":"ferryd ready"`) {
+		t.Fatalf("logs: %s", logs.String())
+	}
+}
+
+// Like Redis's protected mode: no anonymous clients from the network
+// unless the operator says so.
+func TestFerrydRefusesAnonymousOnNetwork(t *testing.T) {
+	err := run(context.Background(), []string{"--listen", "0.0.0.0:0", "--admin", ""}, io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "--allow-anonymous") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestFerrydEnvironment(t *testing.T) {
+	t.Setenv("FERRY_HEARTBEAT_PROFILE", "nonsense")
+	if err := run(context.Background(), []string{"--admin", ""}, io.Discard, nil); err == nil || !strings.Contains(err.Error(), "nonsense") {
+		t.Fatalf("FERRY_HEARTBEAT_PROFILE not read: %v", err)
+	}
+}

@@ -1,0 +1,61 @@
+package router
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/ferry-proto/ferry/reactor"
+	"github.com/ferry-proto/ferry/router/internal/metrics"
+)
+
+// AdminHandler serves a server's admin endpoints: /metrics (Prometheus:
+// the reactor's counters, the router's, the Go runtime's and the
+// process's), /healthz, /readyz (200 while ready reports true) and
+// /debug/pprof/.
+func AdminHandler(srv *reactor.Server, r *Router, ready func() bool) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		metrics.NewCollector(srv),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	if r != nil {
+		reg.MustRegister(r.collector())
+	}
+	return metrics.NewAdminMux(reg, ready)
+}
+
+// collector exports Stats.
+func (r *Router) collector() prometheus.Collector {
+	return &statsCollector{r: r}
+}
+
+var statsDescs = []struct {
+	d   *prometheus.Desc
+	get func(*Stats) uint64
+}{
+	{prometheus.NewDesc("ferry_router_requests_total", "DATA requests dispatched to a handler.", nil, nil), func(s *Stats) uint64 { return s.Requests.Load() }},
+	{prometheus.NewDesc("ferry_router_no_route_total", "DATA requests for a route with no handler.", nil, nil), func(s *Stats) uint64 { return s.NoRoute.Load() }},
+	{prometheus.NewDesc("ferry_router_published_total", "PUBLISH frames accepted.", nil, nil), func(s *Stats) uint64 { return s.Published.Load() }},
+	{prometheus.NewDesc("ferry_router_delivered_total", "Publications queued to subscribers.", nil, nil), func(s *Stats) uint64 { return s.Delivered.Load() }},
+	{prometheus.NewDesc("ferry_router_undelivered_total", "Publications a subscriber's queue refused (dropped, slow consumer, closed).", nil, nil), func(s *Stats) uint64 { return s.Undelivered.Load() }},
+	{prometheus.NewDesc("ferry_router_directs_total", "DIRECT messages forwarded.", nil, nil), func(s *Stats) uint64 { return s.Directs.Load() }},
+	{prometheus.NewDesc("ferry_router_no_such_client_total", "DIRECT messages to a client not connected.", nil, nil), func(s *Stats) uint64 { return s.NoSuchClient.Load() }},
+	{prometheus.NewDesc("ferry_router_takeovers_total", "Logins that replaced a connection with the same client id.", nil, nil), func(s *Stats) uint64 { return s.Takeovers.Load() }},
+}
+
+type statsCollector struct{ r *Router }
+
+func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range statsDescs {
+		ch <- d.d
+	}
+}
+
+func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, d := range statsDescs {
+		ch <- prometheus.MustNewConstMetric(d.d, prometheus.CounterValue, float64(d.get(&c.r.stats)))
+	}
+}

@@ -1,0 +1,355 @@
+package router
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ferry-proto/ferry/codec"
+	"github.com/ferry-proto/ferry/protocol"
+	"github.com/ferry-proto/ferry/reactor"
+	"github.com/ferry-proto/ferry/router/internal/topic"
+)
+
+// HandlerFunc handles one request. It runs on the connection's loop.
+type HandlerFunc func(ctx *Context)
+
+// Middleware wraps a handler (auth, rate limits, metrics, logging). The
+// chain is composed once, when a route is registered, so it adds no work
+// per message beyond the calls themselves.
+type Middleware func(HandlerFunc) HandlerFunc
+
+// Authenticator decides who a client is from its HELLO.
+type Authenticator interface {
+	// Authenticate returns the client id (empty: the server assigns one)
+	// and CodeOK, or a code such as AUTH_FAILED to refuse. It runs on the
+	// connection's loop and must not block.
+	Authenticate(h *codec.Hello) (clientID string, code protocol.ErrorCode)
+}
+
+// Anonymous accepts every client under the id it asks for (or an assigned
+// one). Use it only where every client is trusted: ferryd allows it on
+// loopback addresses by default and elsewhere only when told to.
+type Anonymous struct{}
+
+// Authenticate implements Authenticator.
+func (Anonymous) Authenticate(h *codec.Hello) (string, protocol.ErrorCode) {
+	return string(h.ClientID), protocol.CodeOK
+}
+
+// Options configure a Router. Zero values mean the documented defaults.
+type Options struct {
+	// Auth authenticates clients. Default Anonymous.
+	Auth Authenticator
+	// RefuseDuplicates refuses a second login with a client id already
+	// connected (DUPLICATE_CLIENT). By default the new connection takes
+	// over and the old one is closed with SESSION_TAKEN_OVER.
+	RefuseDuplicates bool
+	// MaxSubscriptions caps the patterns one connection may hold; past it
+	// SUBSCRIBE gets RESULT RATE_LIMITED. Default 1,024.
+	MaxSubscriptions int
+	// Logger for lifecycle events (never per message). Default: discard.
+	Logger *slog.Logger
+}
+
+// Router dispatches a server's messages. It implements reactor.Handler.
+type Router struct {
+	opts     Options
+	routes   map[uint32]*route
+	mws      []Middleware
+	subs     *topic.Trie[*reactor.Conn]
+	registry registry
+	stats    Stats
+}
+
+type route struct {
+	name string
+	h    HandlerFunc
+}
+
+// Stats are the router's running totals (atomics, safe to read any time).
+type Stats struct {
+	Requests     atomic.Uint64 // DATA requests dispatched to a handler
+	NoRoute      atomic.Uint64 // DATA for an unknown route
+	Published    atomic.Uint64 // PUBLISH accepted
+	Delivered    atomic.Uint64 // publications queued to subscribers
+	Undelivered  atomic.Uint64 // a subscriber's queue refused a publication (dropped, slow consumer, closed)
+	Directs      atomic.Uint64 // DIRECT forwarded
+	NoSuchClient atomic.Uint64 // DIRECT to a client not connected
+	Takeovers    atomic.Uint64 // logins that replaced a connection with the same id
+}
+
+// New returns a Router.
+func New(opts Options) *Router {
+	if opts.Auth == nil {
+		opts.Auth = Anonymous{}
+	}
+	if opts.MaxSubscriptions == 0 {
+		opts.MaxSubscriptions = 1024
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Router{opts: opts, routes: make(map[uint32]*route), subs: topic.New[*reactor.Conn]()}
+	r.registry.init()
+	return r
+}
+
+// Stats returns the router's counters.
+func (r *Router) Stats() *Stats { return &r.stats }
+
+// Use appends middleware; it wraps the routes registered after it.
+func (r *Router) Use(mw ...Middleware) { r.mws = append(r.mws, mw...) }
+
+// Handle registers h for route (SPEC §6.1: the DATA frame's Route). Call it
+// before the server starts.
+func (r *Router) Handle(routeID uint32, name string, h HandlerFunc) {
+	for i := len(r.mws) - 1; i >= 0; i-- {
+		h = r.mws[i](h)
+	}
+	r.routes[routeID] = &route{name: name, h: h}
+}
+
+// RouteName returns the name a route was registered with.
+func (r *Router) RouteName(routeID uint32) string {
+	if rt := r.routes[routeID]; rt != nil {
+		return rt.name
+	}
+	return ""
+}
+
+// Online reports whether a client id is connected (presence).
+func (r *Router) Online(clientID string) bool { return r.registry.get(clientID) != nil }
+
+// connState is what the router keeps per connection, in Conn's context.
+type connState struct {
+	ctx      Context
+	patterns [][]byte
+	matches  []*reactor.Conn // scratch for PUBLISH
+}
+
+func state(c *reactor.Conn) *connState {
+	st, _ := c.Context().(*connState)
+	return st
+}
+
+// OnHello implements reactor.Handler.
+func (r *Router) OnHello(c *reactor.Conn, h *codec.Hello) (string, protocol.ErrorCode) {
+	id, code := r.opts.Auth.Authenticate(h)
+	if code != protocol.CodeOK {
+		return "", code
+	}
+	if id != "" && r.opts.RefuseDuplicates && r.registry.get(id) != nil {
+		return "", protocol.CodeDuplicateClient
+	}
+	return id, protocol.CodeOK
+}
+
+// OnOpen implements reactor.Handler.
+func (r *Router) OnOpen(c *reactor.Conn) {
+	st := &connState{}
+	st.ctx.router = r
+	c.SetContext(st)
+	if old := r.registry.put(c.ClientID(), c); old != nil {
+		r.stats.Takeovers.Add(1)
+		old.Close(protocol.CodeSessionTakenOver)
+	}
+}
+
+// OnClose implements reactor.Handler.
+func (r *Router) OnClose(c *reactor.Conn, _ protocol.ErrorCode) {
+	r.registry.remove(c.ClientID(), c)
+	if st := state(c); st != nil {
+		for _, p := range st.patterns {
+			r.subs.Unsubscribe(p, c)
+		}
+		st.patterns = nil
+	}
+}
+
+// OnMessage implements reactor.Handler.
+func (r *Router) OnMessage(c *reactor.Conn, f *codec.Frame) {
+	st := state(c)
+	if st == nil {
+		return
+	}
+	switch f.Type {
+	case protocol.FrameData:
+		if f.Flags.Has(protocol.FlagResponse) {
+			return // the server sends no requests of its own yet
+		}
+		r.dispatch(c, st, f)
+	case protocol.FramePublish:
+		r.publish(c, st, f)
+	case protocol.FrameDirect:
+		r.direct(c, f)
+	case protocol.FrameSubscribe:
+		r.subscribe(c, st, f)
+	case protocol.FrameUnsubscribe:
+		r.unsubscribe(c, st, f)
+	}
+}
+
+func (r *Router) dispatch(c *reactor.Conn, st *connState, f *codec.Frame) {
+	rt := r.routes[f.Route]
+	if rt == nil {
+		r.stats.NoRoute.Add(1)
+		result(c, f.Lane, f.Corr, protocol.CodeNoSuchRoute)
+		return
+	}
+	r.stats.Requests.Add(1)
+	ctx := &st.ctx
+	ctx.conn, ctx.frame, ctx.replied = c, f, false
+	rt.h(ctx)
+	ctx.conn, ctx.frame = nil, nil
+}
+
+// result answers a request with a RESULT; requests without a correlation
+// id get none (SPEC §7.6).
+func result(c *reactor.Conn, lane protocol.Lane, corr uint32, code protocol.ErrorCode) {
+	if corr == 0 {
+		return
+	}
+	res := codec.Frame{Type: protocol.FrameResult, Lane: lane, Corr: corr, Code: code}
+	_ = c.SendOnLoop(&res)
+}
+
+func (r *Router) subscribe(c *reactor.Conn, st *connState, f *codec.Frame) {
+	if err := topic.ValidPattern(f.Name); err != nil {
+		result(c, f.Lane, f.Corr, protocol.CodeInvalidTopic)
+		return
+	}
+	if len(st.patterns) >= r.opts.MaxSubscriptions {
+		result(c, f.Lane, f.Corr, protocol.CodeRateLimited)
+		return
+	}
+	added, err := r.subs.Subscribe(f.Name, c)
+	if err != nil {
+		result(c, f.Lane, f.Corr, protocol.CodeInvalidTopic)
+		return
+	}
+	if added {
+		st.patterns = append(st.patterns, append([]byte(nil), f.Name...))
+	}
+	result(c, f.Lane, f.Corr, protocol.CodeOK)
+}
+
+func (r *Router) unsubscribe(c *reactor.Conn, st *connState, f *codec.Frame) {
+	r.subs.Unsubscribe(f.Name, c)
+	for i, p := range st.patterns {
+		if string(p) == string(f.Name) {
+			st.patterns = append(st.patterns[:i], st.patterns[i+1:]...)
+			break
+		}
+	}
+	result(c, f.Lane, f.Corr, protocol.CodeOK)
+}
+
+// publish encodes the publication once and queues the same bytes on every
+// subscriber (SPEC §6.2).
+func (r *Router) publish(c *reactor.Conn, st *connState, f *codec.Frame) {
+	if err := topic.ValidTopic(f.Name); err != nil || len(f.Name) == 0 {
+		result(c, f.Lane, f.Corr, protocol.CodeInvalidTopic)
+		return
+	}
+	r.stats.Published.Add(1)
+	st.matches = r.subs.AppendMatches(st.matches[:0], f.Name)
+	if len(st.matches) > 0 {
+		// Forwarded as published, minus what belongs to the publisher's
+		// own hop: its correlation id and sequence number.
+		out := codec.Frame{Type: protocol.FramePublish, Flags: f.Flags & protocol.FlagExpiry, Lane: f.Lane,
+			TTL: f.TTL, Name: f.Name, Payload: f.Payload}
+		sh, err := reactor.NewShared(&out)
+		if err != nil {
+			result(c, f.Lane, f.Corr, protocol.CodeInternal)
+			return
+		}
+		for _, sub := range st.matches {
+			err := sub.SendShared(sh)
+			if err == reactor.ErrSharedTooLarge {
+				err = sub.Send(&out)
+			}
+			if err != nil {
+				r.stats.Undelivered.Add(1)
+				continue
+			}
+			r.stats.Delivered.Add(1)
+		}
+		sh.Release()
+		clear(st.matches)
+	}
+	result(c, f.Lane, f.Corr, protocol.CodeOK)
+}
+
+// direct forwards a client-to-client message (SPEC §6.3).
+func (r *Router) direct(c *reactor.Conn, f *codec.Frame) {
+	peer := r.registry.get(string(f.Name))
+	if peer == nil {
+		r.stats.NoSuchClient.Add(1)
+		result(c, f.Lane, f.Corr, protocol.CodeNoSuchClient)
+		return
+	}
+	out := codec.Frame{Type: protocol.FrameDirect, Flags: f.Flags & protocol.FlagExpiry, Lane: f.Lane,
+		TTL: f.TTL, Name: []byte(c.ClientID()), Payload: f.Payload}
+	if err := peer.Send(&out); err != nil {
+		code := protocol.CodeQueueFull
+		if err == reactor.ErrClosed {
+			code = protocol.CodeNoSuchClient
+		}
+		result(c, f.Lane, f.Corr, code)
+		return
+	}
+	r.stats.Directs.Add(1)
+	result(c, f.Lane, f.Corr, protocol.CodeOK)
+}
+
+// registry maps client ids to their live connection, in shards so that
+// logins on different loops rarely meet on a lock.
+type registry struct {
+	shards [16]struct {
+		mu sync.RWMutex
+		m  map[string]*reactor.Conn
+	}
+}
+
+func (g *registry) init() {
+	for i := range g.shards {
+		g.shards[i].m = make(map[string]*reactor.Conn)
+	}
+}
+
+func shardOf(id string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint32(id[i])) * 16777619
+	}
+	return int(h & 15)
+}
+
+func (g *registry) get(id string) *reactor.Conn {
+	s := &g.shards[shardOf(id)]
+	s.mu.RLock()
+	c := s.m[id]
+	s.mu.RUnlock()
+	return c
+}
+
+// put registers c under id and returns the connection it replaced.
+func (g *registry) put(id string, c *reactor.Conn) *reactor.Conn {
+	s := &g.shards[shardOf(id)]
+	s.mu.Lock()
+	old := s.m[id]
+	s.m[id] = c
+	s.mu.Unlock()
+	return old
+}
+
+// remove drops id if it still belongs to c (not to a newer connection).
+func (g *registry) remove(id string, c *reactor.Conn) {
+	s := &g.shards[shardOf(id)]
+	s.mu.Lock()
+	if s.m[id] == c {
+		delete(s.m, id)
+	}
+	s.mu.Unlock()
+}
