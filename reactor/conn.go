@@ -100,6 +100,9 @@ type Conn struct {
 func newConn(srv *Server, l *loop, tr transport, id uint64) *Conn {
 	c := &Conn{srv: srv, loop: l, ctr: l.ctr, tr: tr, id: id, dec: codec.NewDecoder(), drrLane: protocol.LaneInteractive}
 	c.timer.Init(connTimer)
+	if b, ok := tr.(interface{ bind(*Conn) }); ok {
+		b.bind(c) // before the server's map publishes c
+	}
 	now := l.now()
 	c.acceptedAt, c.lastRecv, c.lastSend = now, now, now
 	c.schedule()

@@ -135,9 +135,17 @@ func (t *gnetTransport) arm() error {
 	return err
 }
 
+// bind is called by newConn before the connection is published to other
+// goroutines.
+func (t *gnetTransport) bind(c *Conn) { t.conn = c }
+
 func (t *gnetTransport) Buffered() int { return t.d.pending() }
-func (t *gnetTransport) Wake()         { _ = t.c.Wake(nil) }
-func (t *gnetTransport) Close()        { _ = t.c.Close() }
+
+// Wake goes through the loop, not gnet's per-connection Wake: a fan-out
+// that wakes ten thousand connections of one loop then costs one trigger
+// of that loop, not ten thousand.
+func (t *gnetTransport) Wake()  { t.conn.loop.wake(t.conn) }
+func (t *gnetTransport) Close() { _ = t.c.Close() }
 
 func (e *gnetEngine) start(s *Server) (string, error) {
 	e.srv = s
@@ -262,6 +270,8 @@ func (e *gnetEngine) loopOf(c gnet.Conn) *loop {
 		l.execute = func(fn func()) error {
 			return el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error { fn(); return nil }))
 		}
+		run := gnet.RunnableFunc(func(context.Context) error { l.runWakes(); return nil })
+		l.trigger = func() { _ = el.Execute(context.Background(), run) }
 		e.loops[el] = l
 	}
 	return l
@@ -285,7 +295,6 @@ func (e *gnetEngine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		// decided in our lanes, not behind data already in the socket.
 		_ = unix.SetsockoptInt(gc.Fd(), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, s.cfg.NotSentLowat)
 	}
-	tr.conn = c
 	gc.SetContext(c)
 	return nil, gnet.None
 }

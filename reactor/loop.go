@@ -1,6 +1,8 @@
 package reactor
 
 import (
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -47,6 +49,15 @@ type loop struct {
 	batchBuf []byte
 	// execute runs fn on this loop's goroutine (engine specific).
 	execute func(fn func()) error
+	// trigger makes the loop call runWakes soon (engines that wake
+	// connections through the loop set it).
+	trigger func()
+
+	// Connections other goroutines asked the loop to serve (wake).
+	wakeMu      sync.Mutex
+	wakeList    []*Conn
+	wakeSpare   []*Conn
+	wakePending atomic.Bool
 }
 
 func newLoop(srv *Server) *loop {
@@ -88,6 +99,36 @@ func (l *loop) tick() {
 		c.flush() // blocks c again if it still waits
 	}
 	l.spare = list[:0]
+}
+
+// wake asks the loop to serve c: move what other goroutines queued for it
+// and flush. Safe from any goroutine; many wake-ups between two turns of
+// the loop cost one trigger.
+func (l *loop) wake(c *Conn) {
+	l.wakeMu.Lock()
+	l.wakeList = append(l.wakeList, c)
+	l.wakeMu.Unlock()
+	if l.wakePending.CompareAndSwap(false, true) {
+		l.trigger()
+	}
+}
+
+// runWakes serves the connections woken since the last turn. On the loop.
+func (l *loop) runWakes() {
+	l.wakePending.Store(false)
+	l.wakeMu.Lock()
+	list := l.wakeList
+	l.wakeList = l.wakeSpare[:0]
+	l.wakeMu.Unlock()
+	for i, c := range list {
+		list[i] = nil
+		if c.state == stateClosed {
+			continue
+		}
+		c.onWake()
+		c.flush()
+	}
+	l.wakeSpare = list[:0]
 }
 
 func (l *loop) block(c *Conn) {

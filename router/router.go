@@ -123,9 +123,9 @@ func (r *Router) Online(clientID string) bool { return r.registry.get(clientID) 
 
 // connState is what the router keeps per connection, in Conn's context.
 type connState struct {
-	ctx      Context
-	patterns [][]byte
-	matches  []*reactor.Conn // scratch for PUBLISH
+	ctx     Context
+	nsubs   int             // patterns held in the trie
+	matches []*reactor.Conn // scratch for PUBLISH
 }
 
 func state(c *reactor.Conn) *connState {
@@ -159,12 +159,7 @@ func (r *Router) OnOpen(c *reactor.Conn) {
 // OnClose implements reactor.Handler.
 func (r *Router) OnClose(c *reactor.Conn, _ protocol.ErrorCode) {
 	r.registry.remove(c.ClientID(), c)
-	if st := state(c); st != nil {
-		for _, p := range st.patterns {
-			r.subs.Unsubscribe(p, c)
-		}
-		st.patterns = nil
-	}
+	r.subs.UnsubscribeAll(c)
 }
 
 // OnMessage implements reactor.Handler.
@@ -219,7 +214,7 @@ func (r *Router) subscribe(c *reactor.Conn, st *connState, f *codec.Frame) {
 		result(c, f.Lane, f.Corr, protocol.CodeInvalidTopic)
 		return
 	}
-	if len(st.patterns) >= r.opts.MaxSubscriptions {
+	if st.nsubs >= r.opts.MaxSubscriptions {
 		result(c, f.Lane, f.Corr, protocol.CodeRateLimited)
 		return
 	}
@@ -229,18 +224,14 @@ func (r *Router) subscribe(c *reactor.Conn, st *connState, f *codec.Frame) {
 		return
 	}
 	if added {
-		st.patterns = append(st.patterns, append([]byte(nil), f.Name...))
+		st.nsubs++
 	}
 	result(c, f.Lane, f.Corr, protocol.CodeOK)
 }
 
 func (r *Router) unsubscribe(c *reactor.Conn, st *connState, f *codec.Frame) {
-	r.subs.Unsubscribe(f.Name, c)
-	for i, p := range st.patterns {
-		if string(p) == string(f.Name) {
-			st.patterns = append(st.patterns[:i], st.patterns[i+1:]...)
-			break
-		}
+	if r.subs.Unsubscribe(f.Name, c) {
+		st.nsubs--
 	}
 	result(c, f.Lane, f.Corr, protocol.CodeOK)
 }

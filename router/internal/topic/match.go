@@ -48,9 +48,10 @@ func (sc *scratch[S]) begin(ids int, topic []byte) {
 // extended slice. It allocates nothing when dst has room.
 //
 // topic should have passed ValidTopic. Other input is matched by the same
-// byte-wise rules and never panics; a '+' or '#' in it is an ordinary
-// character that no pattern level equals. topic is not retained. Safe from
-// any goroutine; runs in parallel with other matches.
+// byte-wise rules and never panics: a '+' or '#' in it is an ordinary
+// character, which wildcards match like any other and no literal pattern
+// level equals. topic is not retained. Safe from any goroutine; runs in
+// parallel with other matches.
 func (t *Trie[S]) AppendMatches(dst []S, topic []byte) []S {
 	t.mu.RLock()
 	if t.root == nil {
