@@ -75,7 +75,18 @@ type laneQueue struct {
 
 func (q *laneQueue) empty() bool { return q.head == len(q.items) }
 
-func (q *laneQueue) push(it outItem) { q.items = append(q.items, it) }
+// push appends it. A queue that never drains (a consumer always behind)
+// would otherwise grow its array forever behind the head: once the
+// consumed part is half the array, what is left moves to the front.
+func (q *laneQueue) push(it outItem) {
+	if q.head > 0 && len(q.items) == cap(q.items) && q.head >= len(q.items)/2 {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items = q.items[:n]
+		q.head = 0
+	}
+	q.items = append(q.items, it)
+}
 
 func (q *laneQueue) peek() *outItem { return &q.items[q.head] }
 

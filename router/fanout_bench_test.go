@@ -1,0 +1,235 @@
+package router
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferry-proto/ferry/codec"
+	"github.com/ferry-proto/ferry/internal/wiretest"
+	"github.com/ferry-proto/ferry/protocol"
+	"github.com/ferry-proto/ferry/reactor"
+)
+
+// BenchmarkFanout: one publisher, N subscribers of one topic, 64-byte
+// payloads. The subscribers are connections of a child process (the file
+// limit of one process is 20,000); this process holds the server and the
+// publisher, so B/op and allocs/op are the server's cost per published
+// message, and must not grow with N: the frame is encoded once and the
+// same bytes are queued on every subscriber.
+func BenchmarkFanout(b *testing.B) {
+	for _, n := range []int{1, 100, 10_000} {
+		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) {
+			r := New(Options{})
+			srv, err := reactor.New(reactor.Config{Addr: "127.0.0.1:0", Handler: r, MaxConns: n + 10,
+				HandshakeTimeout: time.Minute, MaxOutboundBytes: 64 << 20, HighWatermark: 64 << 20})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := srv.Start(); err != nil {
+				b.Fatal(err)
+			}
+			defer srv.Close()
+			child := startSubscribers(b, srv.Addr(), n)
+			defer child.stop()
+			child.waitLine(b, "READY")
+			waitUntil(b, func() bool { return r.subs.Len() == n })
+
+			pub := wiretest.Dial(b, srv.Addr())
+			pub.Hello(codec.Hello{ClientID: []byte("publisher")})
+			payload := make([]byte, 64)
+			frame := codec.Frame{Type: protocol.FramePublish, Lane: protocol.LaneNormal, Name: []byte("bench/fanout"), Payload: payload}
+			batch := make([]byte, 0, 64*frame.Len())
+			publish := func(count int) {
+				for i := 0; i < count; {
+					batch = batch[:0]
+					for j := 0; j < 64 && i < count; j++ {
+						binary.BigEndian.PutUint64(payload, uint64(i))
+						batch = frame.Append(batch)
+						i++
+					}
+					pub.Write(batch)
+				}
+			}
+			// Rounds of 64 publications, each closed by a SYNC that every
+			// subscriber must have read before the next round: the
+			// subscribers keep up, so this measures the server's steady
+			// state rather than a backlog growing in its queues.
+			sync := codec.Frame{Type: protocol.FramePublish, Lane: protocol.LaneNormal, Name: []byte("bench/fanout"), Payload: []byte("SYNC")}
+			rounds := func(total int) {
+				for done := 0; done < total; done += 64 {
+					publish(min(64, total-done))
+					pub.Send(sync)
+					child.waitLine(b, "SYNCED")
+				}
+			}
+			rounds(1024) // warm up: queues and buffers are made once, not per message
+			b.ReportAllocs()
+			b.ResetTimer()
+			rounds(b.N)
+			end := codec.Frame{Type: protocol.FramePublish, Lane: protocol.LaneNormal, Name: []byte("bench/fanout"), Payload: []byte("END")}
+			pub.Send(end)
+			child.waitLine(b, "DONE")
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)*float64(n)/b.Elapsed().Seconds(), "deliveries/s")
+			if got := r.Stats().Undelivered.Load(); got != 0 {
+				b.Fatalf("%d publications undelivered", got)
+			}
+		})
+	}
+}
+
+func waitUntil(b *testing.B, cond func() bool) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.Fatal("timed out")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type childProc struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines chan string
+}
+
+// startSubscribers re-executes this test binary as a process holding n
+// subscriber connections.
+func startSubscribers(b *testing.B, addr string, n int) *childProc {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFanoutSubscriberProcess$", "-test.v")
+	cmd.Env = append(os.Environ(), "FERRY_FANOUT_CHILD="+addr+","+strconv.Itoa(n))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	p := &childProc{cmd: cmd, stdin: stdin, lines: make(chan string, 16)}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+	}()
+	return p
+}
+
+func (p *childProc) waitLine(b *testing.B, prefix string) {
+	timeout := time.After(5 * time.Minute)
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				b.Fatalf("subscriber process ended before %s", prefix)
+			}
+			if strings.HasPrefix(l, prefix) {
+				return
+			}
+		case <-timeout:
+			b.Fatalf("no %s from the subscriber process", prefix)
+		}
+	}
+}
+
+func (p *childProc) stop() { p.stdin.Close(); _ = p.cmd.Wait() }
+
+// TestFanoutSubscriberProcess is the child of BenchmarkFanout: it connects
+// n subscribers, prints READY, and prints DONE once every subscriber has
+// received the END publication. It does nothing unless FERRY_FANOUT_CHILD
+// is set.
+func TestFanoutSubscriberProcess(t *testing.T) {
+	spec := os.Getenv("FERRY_FANOUT_CHILD")
+	if spec == "" {
+		t.Skip("child process of BenchmarkFanout")
+	}
+	addr, ns, _ := strings.Cut(spec, ",")
+	n, _ := strconv.Atoi(ns)
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	sub := codec.Frame{Type: protocol.FrameSubscribe, Lane: 1, Corr: 1, Name: []byte("bench/fanout")}
+	for i := range n {
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			t.Fatalf("subscriber %d: %v", i, err)
+		}
+		h := codec.Hello{Version: protocol.Version}
+		msg := sub.Append(codec.AppendHello(nil, &h))
+		if _, err := c.Write(msg); err != nil {
+			t.Fatalf("subscriber %d: %v", i, err)
+		}
+		conns = append(conns, c)
+	}
+	// Each subscriber reads WELCOME and its RESULT, then publications
+	// until END.
+	var subscribed, ended sync.WaitGroup
+	subscribed.Add(n)
+	ended.Add(n)
+	// syncs[k] counts the subscribers that have read the k-th SYNC; the
+	// last one to read it reports it.
+	var syncs [1 << 16]atomic.Int32
+	for _, c := range conns {
+		go func() {
+			defer ended.Done()
+			r := bufio.NewReaderSize(c, 16<<10)
+			var hdr [4]byte
+			body := make([]byte, 64<<10)
+			seenResult := false
+			k := 0
+			for {
+				if _, err := io.ReadFull(r, hdr[:]); err != nil {
+					return
+				}
+				l := int(binary.BigEndian.Uint32(hdr[:]))
+				if _, err := io.ReadFull(r, body[:l]); err != nil {
+					return
+				}
+				switch protocol.FrameType(body[0]) {
+				case protocol.FrameResult:
+					if !seenResult {
+						seenResult = true
+						subscribed.Done()
+					}
+				case protocol.FramePublish:
+					if l >= 4 && string(body[l-4:l]) == "SYNC" {
+						if syncs[k%len(syncs)].Add(1) == int32(n) {
+							syncs[k%len(syncs)].Store(0)
+							fmt.Println("SYNCED", k)
+						}
+						k++
+					}
+					if l >= 3 && string(body[l-3:l]) == "END" {
+						return
+					}
+				}
+			}
+		}()
+	}
+	subscribed.Wait()
+	fmt.Println("READY")
+	ended.Wait()
+	fmt.Println("DONE")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}
