@@ -124,6 +124,7 @@ func (r *Router) Online(clientID string) bool { return r.registry.get(clientID) 
 // connState is what the router keeps per connection, in Conn's context.
 type connState struct {
 	ctx     Context
+	acl     *ACL // nil: everything allowed
 	nsubs   int             // patterns held in the trie
 	matches []*reactor.Conn // scratch for PUBLISH
 }
@@ -135,10 +136,18 @@ func state(c *reactor.Conn) *connState {
 
 // OnHello implements reactor.Handler.
 func (r *Router) OnHello(c *reactor.Conn, h *codec.Hello) (string, protocol.ErrorCode) {
-	id, code := r.opts.Auth.Authenticate(h)
+	var id string
+	var acl *ACL
+	code := protocol.CodeOK
+	if a, ok := r.opts.Auth.(ACLAuthenticator); ok {
+		id, acl, code = a.AuthenticateACL(h)
+	} else {
+		id, code = r.opts.Auth.Authenticate(h)
+	}
 	if code != protocol.CodeOK {
 		return "", code
 	}
+	c.SetContext(&connState{acl: acl})
 	if id != "" && r.opts.RefuseDuplicates && r.registry.get(id) != nil {
 		return "", protocol.CodeDuplicateClient
 	}
@@ -147,9 +156,12 @@ func (r *Router) OnHello(c *reactor.Conn, h *codec.Hello) (string, protocol.Erro
 
 // OnOpen implements reactor.Handler.
 func (r *Router) OnOpen(c *reactor.Conn) {
-	st := &connState{}
+	st := state(c)
+	if st == nil {
+		st = &connState{}
+		c.SetContext(st)
+	}
 	st.ctx.router = r
-	c.SetContext(st)
 	if old := r.registry.put(c.ClientID(), c); old != nil {
 		r.stats.Takeovers.Add(1)
 		old.Close(protocol.CodeSessionTakenOver)
@@ -177,7 +189,7 @@ func (r *Router) OnMessage(c *reactor.Conn, f *codec.Frame) {
 	case protocol.FramePublish:
 		r.publish(c, st, f)
 	case protocol.FrameDirect:
-		r.direct(c, f)
+		r.direct(c, st, f)
 	case protocol.FrameSubscribe:
 		r.subscribe(c, st, f)
 	case protocol.FrameUnsubscribe:
@@ -214,6 +226,10 @@ func (r *Router) subscribe(c *reactor.Conn, st *connState, f *codec.Frame) {
 		result(c, f.Lane, f.Corr, protocol.CodeInvalidTopic)
 		return
 	}
+	if !st.acl.CanSubscribe(f.Name) {
+		result(c, f.Lane, f.Corr, protocol.CodeForbidden)
+		return
+	}
 	if st.nsubs >= r.opts.MaxSubscriptions {
 		result(c, f.Lane, f.Corr, protocol.CodeRateLimited)
 		return
@@ -241,6 +257,10 @@ func (r *Router) unsubscribe(c *reactor.Conn, st *connState, f *codec.Frame) {
 func (r *Router) publish(c *reactor.Conn, st *connState, f *codec.Frame) {
 	if err := topic.ValidTopic(f.Name); err != nil || len(f.Name) == 0 {
 		result(c, f.Lane, f.Corr, protocol.CodeInvalidTopic)
+		return
+	}
+	if !st.acl.CanPublish(f.Name) {
+		result(c, f.Lane, f.Corr, protocol.CodeForbidden)
 		return
 	}
 	r.stats.Published.Add(1)
@@ -273,7 +293,11 @@ func (r *Router) publish(c *reactor.Conn, st *connState, f *codec.Frame) {
 }
 
 // direct forwards a client-to-client message (SPEC §6.3).
-func (r *Router) direct(c *reactor.Conn, f *codec.Frame) {
+func (r *Router) direct(c *reactor.Conn, st *connState, f *codec.Frame) {
+	if !st.acl.CanDirect(f.Name) {
+		result(c, f.Lane, f.Corr, protocol.CodeForbidden)
+		return
+	}
 	peer := r.registry.get(string(f.Name))
 	if peer == nil {
 		r.stats.NoSuchClient.Add(1)

@@ -33,7 +33,13 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr, nil); err != nil {
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "mint-token" {
+		err = mintToken(os.Args[2:], os.Stdout, os.Stderr)
+	} else {
+		err = run(ctx, os.Args[1:], os.Stderr, nil)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "ferryd:", err)
 		os.Exit(1)
 	}
@@ -42,6 +48,7 @@ func main() {
 // options are ferryd's settings, from flags and the environment.
 type options struct {
 	listen, admin, engine, logFormat, logLevel, profile string
+	authSecret, authSecretFile                          string
 	loops                                               int
 	allowAnonymous, compression                         bool
 	drain                                               time.Duration
@@ -57,7 +64,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.loops, "loops", 0, "event loops (0: one per core)")
 	fs.StringVar(&o.profile, "heartbeat-profile", "game", "heartbeat limits: game (10 s in [5 s, 30 s]) or iot (60 s in [30 s, 20 min])")
 	fs.BoolVar(&o.compression, "compression", true, "offer snappy compression")
-	fs.BoolVar(&o.allowAnonymous, "allow-anonymous", false, "accept unauthenticated clients on a non-loopback address")
+	fs.BoolVar(&o.allowAnonymous, "allow-anonymous", false, "accept clients without a token (with a secret) or on a non-loopback address (without one)")
+	fs.StringVar(&o.authSecret, "auth-secret", "", "HMAC secret for client tokens (prefer --auth-secret-file or FERRY_AUTH_SECRET)")
+	fs.StringVar(&o.authSecretFile, "auth-secret-file", "", "file holding the HMAC secret for client tokens")
 	fs.DurationVar(&o.drain, "drain", 5*time.Second, "how long shutdown waits for clients to leave after GOAWAY")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -88,10 +97,19 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- [2]s
 	if err != nil {
 		return err
 	}
-	if !isLoopback(o.listen) && !o.allowAnonymous {
+	secret, err := loadSecret(o)
+	if err != nil {
+		return err
+	}
+	var auth router.Authenticator = router.Anonymous{}
+	anonymous := true
+	if secret != nil {
+		auth = &router.TokenAuth{Secret: secret, AllowAnonymous: o.allowAnonymous}
+		anonymous = o.allowAnonymous
+	} else if !isLoopback(o.listen) && !o.allowAnonymous {
 		// Like Redis's protected mode: anonymous clients only where they
 		// cannot come from the network, unless the operator says so.
-		return fmt.Errorf("refusing to accept anonymous clients on %s: listen on a loopback address or pass --allow-anonymous (token authentication is not built yet)", o.listen)
+		return fmt.Errorf("refusing to accept anonymous clients on %s: set --auth-secret-file (client tokens: ferryd mint-token), listen on a loopback address, or pass --allow-anonymous", o.listen)
 	}
 	hb := reactor.GameProfile
 	switch o.profile {
@@ -102,7 +120,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- [2]s
 		return fmt.Errorf("unknown heartbeat profile %q", o.profile)
 	}
 
-	r := router.New(router.Options{Logger: log})
+	r := router.New(router.Options{Auth: auth, Logger: log})
 	registerBuiltins(r)
 	srv, err := reactor.New(reactor.Config{
 		Addr: o.listen, Engine: o.engine, Loops: o.loops, Heartbeat: hb,
@@ -129,7 +147,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- [2]s
 	}
 	isReady.Store(true)
 	log.Info("ferryd ready", "listen", srv.Addr(), "admin", adminAddr, "engine", o.engine,
-		"heartbeat_profile", o.profile, "anonymous", true)
+		"heartbeat_profile", o.profile, "anonymous", anonymous, "tokens", secret != nil)
 	if ready != nil {
 		ready <- [2]string{srv.Addr(), adminAddr}
 	}
@@ -182,4 +200,68 @@ func isLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// loadSecret returns the token secret from --auth-secret-file or
+// --auth-secret (FERRY_AUTH_SECRET), or nil when none is set.
+func loadSecret(o options) ([]byte, error) {
+	var secret []byte
+	switch {
+	case o.authSecretFile != "":
+		b, err := os.ReadFile(o.authSecretFile)
+		if err != nil {
+			return nil, err
+		}
+		secret = []byte(strings.TrimSpace(string(b)))
+	case o.authSecret != "":
+		secret = []byte(o.authSecret)
+	default:
+		return nil, nil
+	}
+	if len(secret) < 16 {
+		return nil, errors.New("the auth secret must be at least 16 bytes")
+	}
+	return secret, nil
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// mintToken prints a client token: ferryd mint-token --client-id ID
+// [--ttl D] [--publish P]... [--subscribe P]... [--direct ID]...
+func mintToken(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ferryd mint-token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	var c router.Claims
+	var pub, sub, dm listFlag
+	ttl := fs.Duration("ttl", 24*time.Hour, "lifetime of the token (0: no expiry)")
+	fs.StringVar(&c.ClientID, "client-id", "", "the client id the token names (required)")
+	fs.StringVar(&o.authSecret, "auth-secret", os.Getenv("FERRY_AUTH_SECRET"), "HMAC secret (or FERRY_AUTH_SECRET)")
+	fs.StringVar(&o.authSecretFile, "auth-secret-file", os.Getenv("FERRY_AUTH_SECRET_FILE"), "file holding the HMAC secret")
+	fs.Var(&pub, "publish", "topic pattern the client may publish to (repeatable)")
+	fs.Var(&sub, "subscribe", "topic pattern the client may subscribe within (repeatable)")
+	fs.Var(&dm, "direct", `client id the client may message: an id, a prefix ending in "*", or "*" (repeatable)`)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	secret, err := loadSecret(o)
+	if err != nil {
+		return err
+	}
+	if secret == nil {
+		return errors.New("mint-token needs --auth-secret-file or --auth-secret")
+	}
+	c.Publish, c.Subscribe, c.Direct = pub, sub, dm
+	if *ttl > 0 {
+		c.Expires = time.Now().Add(*ttl).Unix()
+	}
+	tok, err := router.MintToken(secret, c)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, tok)
+	return err
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -110,5 +111,41 @@ func TestFerrydEnvironment(t *testing.T) {
 	t.Setenv("FERRY_HEARTBEAT_PROFILE", "nonsense")
 	if err := run(context.Background(), []string{"--admin", ""}, io.Discard, nil); err == nil || !strings.Contains(err.Error(), "nonsense") {
 		t.Fatalf("FERRY_HEARTBEAT_PROFILE not read: %v", err)
+	}
+}
+
+// A token minted by the subcommand opens a connection to a server with the
+// same secret; a connection without one is refused.
+func TestFerrydTokens(t *testing.T) {
+	dir := t.TempDir()
+	secretFile := dir + "/secret"
+	if err := os.WriteFile(secretFile, []byte("a secret of thirty-two bytes...."), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := mintToken([]string{"--auth-secret-file", secretFile, "--client-id", "dev-1", "--publish", "game/#"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan [2]string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--admin", "", "--auth-secret-file", secretFile}, io.Discard, ready)
+	}()
+	addrs := <-ready
+	c := wiretest.Dial(t, addrs[0])
+	if w := c.Hello(codec.Hello{AuthToken: bytes.TrimSpace(out.Bytes())}); string(w.ClientID) != "dev-1" {
+		t.Fatalf("logged in as %q", w.ClientID)
+	}
+	anon := wiretest.Dial(t, addrs[0])
+	h := codec.Hello{Version: 1}
+	anon.Write(codec.AppendHello(nil, &h))
+	if code := anon.ExpectClose(5 * time.Second); code != protocol.CodeAuthFailed {
+		t.Fatalf("anonymous client closed with %s", code)
+	}
+	c.Conn.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
