@@ -3,6 +3,7 @@ module github.com/ferry-proto/ferry
 go 1.26.0
 
 require (
+	github.com/BurntSushi/toml v1.6.0
 	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/cloudwego/netpoll v0.7.2
 	github.com/golang/snappy v1.0.0

@@ -43,6 +43,8 @@ var statsDescs = []struct {
 	{prometheus.NewDesc("ferry_router_undelivered_total", "Publications a subscriber's queue refused (dropped, slow consumer, closed).", nil, nil), func(s *Stats) uint64 { return s.Undelivered.Load() }},
 	{prometheus.NewDesc("ferry_router_directs_total", "DIRECT messages forwarded.", nil, nil), func(s *Stats) uint64 { return s.Directs.Load() }},
 	{prometheus.NewDesc("ferry_router_no_such_client_total", "DIRECT messages to a client not connected.", nil, nil), func(s *Stats) uint64 { return s.NoSuchClient.Load() }},
+	{prometheus.NewDesc("ferry_router_rate_limited_total", "Messages refused over a connection's rate limit.", nil, nil), func(s *Stats) uint64 { return s.RateLimited.Load() }},
+	{prometheus.NewDesc("ferry_router_forbidden_total", "Requests refused by the client's token permissions.", nil, nil), func(s *Stats) uint64 { return s.Forbidden.Load() }},
 	{prometheus.NewDesc("ferry_router_takeovers_total", "Logins that replaced a connection with the same client id.", nil, nil), func(s *Stats) uint64 { return s.Takeovers.Load() }},
 }
 

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ferry-proto/ferry/codec"
 	"github.com/ferry-proto/ferry/protocol"
@@ -48,6 +49,9 @@ type Options struct {
 	// MaxSubscriptions caps the patterns one connection may hold; past it
 	// SUBSCRIBE gets RESULT RATE_LIMITED. Default 1,024.
 	MaxSubscriptions int
+	// RateLimit bounds each connection's messages and bytes per second.
+	// Default: unlimited.
+	RateLimit RateLimit
 	// Logger for lifecycle events (never per message). Default: discard.
 	Logger *slog.Logger
 }
@@ -77,6 +81,8 @@ type Stats struct {
 	Directs      atomic.Uint64 // DIRECT forwarded
 	NoSuchClient atomic.Uint64 // DIRECT to a client not connected
 	Takeovers    atomic.Uint64 // logins that replaced a connection with the same id
+	RateLimited  atomic.Uint64 // messages refused over a connection's rate limit
+	Forbidden    atomic.Uint64 // requests refused by the client's permissions
 }
 
 // New returns a Router.
@@ -125,6 +131,7 @@ func (r *Router) Online(clientID string) bool { return r.registry.get(clientID) 
 type connState struct {
 	ctx     Context
 	acl     *ACL // nil: everything allowed
+	bucket  bucket
 	nsubs   int             // patterns held in the trie
 	matches []*reactor.Conn // scratch for PUBLISH
 }
@@ -180,6 +187,16 @@ func (r *Router) OnMessage(c *reactor.Conn, f *codec.Frame) {
 	if st == nil {
 		return
 	}
+	if r.opts.RateLimit.enabled() && f.Type != protocol.FrameAck && f.Type != protocol.FrameResult &&
+		!st.bucket.allow(&r.opts.RateLimit, time.Now(), len(f.Payload)) {
+		r.stats.RateLimited.Add(1)
+		if r.opts.RateLimit.Close {
+			c.Close(protocol.CodeRateLimited)
+			return
+		}
+		result(c, f.Lane, f.Corr, protocol.CodeRateLimited)
+		return
+	}
 	switch f.Type {
 	case protocol.FrameData:
 		if f.Flags.Has(protocol.FlagResponse) {
@@ -227,6 +244,7 @@ func (r *Router) subscribe(c *reactor.Conn, st *connState, f *codec.Frame) {
 		return
 	}
 	if !st.acl.CanSubscribe(f.Name) {
+		r.stats.Forbidden.Add(1)
 		result(c, f.Lane, f.Corr, protocol.CodeForbidden)
 		return
 	}
@@ -260,6 +278,7 @@ func (r *Router) publish(c *reactor.Conn, st *connState, f *codec.Frame) {
 		return
 	}
 	if !st.acl.CanPublish(f.Name) {
+		r.stats.Forbidden.Add(1)
 		result(c, f.Lane, f.Corr, protocol.CodeForbidden)
 		return
 	}
@@ -295,6 +314,7 @@ func (r *Router) publish(c *reactor.Conn, st *connState, f *codec.Frame) {
 // direct forwards a client-to-client message (SPEC §6.3).
 func (r *Router) direct(c *reactor.Conn, st *connState, f *codec.Frame) {
 	if !st.acl.CanDirect(f.Name) {
+		r.stats.Forbidden.Add(1)
 		result(c, f.Lane, f.Corr, protocol.CodeForbidden)
 		return
 	}

@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/ferry-proto/ferry/reactor"
 	"github.com/ferry-proto/ferry/router"
 )
@@ -50,8 +52,10 @@ type options struct {
 	listen, admin, engine, logFormat, logLevel, profile string
 	authSecret, authSecretFile                          string
 	loops                                               int
-	allowAnonymous, compression                         bool
-	drain                                               time.Duration
+	allowAnonymous, compression, rateClose              bool
+	drain, rateBurst                                    time.Duration
+	rateMessages, rateBytes                             float64
+	config                                              string
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -70,7 +74,18 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.drain, "drain", 5*time.Second, "how long shutdown waits for clients to leave after GOAWAY")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	// The environment first, flags over it.
+	fs.Float64Var(&o.rateMessages, "rate-messages", 0, "messages per second per connection (0: unlimited)")
+	fs.Float64Var(&o.rateBytes, "rate-bytes", 0, "payload bytes per second per connection (0: unlimited)")
+	fs.DurationVar(&o.rateBurst, "rate-burst", time.Second, "how much of the rate may come at once")
+	fs.BoolVar(&o.rateClose, "rate-close", false, "close connections over their rate limit instead of refusing the message")
+	fs.StringVar(&o.config, "config", "", "TOML file of settings named like the flags (listen = \"...\"); flags and FERRY_* variables win over it")
+	// Precedence: defaults, then the config file, then FERRY_* variables,
+	// then flags.
+	if path := configPath(args); path != "" {
+		if err := applyConfig(fs, path); err != nil {
+			return o, err
+		}
+	}
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		name := "FERRY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -120,7 +135,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- [2]s
 		return fmt.Errorf("unknown heartbeat profile %q", o.profile)
 	}
 
-	r := router.New(router.Options{Auth: auth, Logger: log})
+	r := router.New(router.Options{Auth: auth, Logger: log, RateLimit: router.RateLimit{
+		Messages: o.rateMessages, Bytes: o.rateBytes, Burst: o.rateBurst, Close: o.rateClose}})
 	registerBuiltins(r)
 	srv, err := reactor.New(reactor.Config{
 		Addr: o.listen, Engine: o.engine, Loops: o.loops, Heartbeat: hb,
@@ -264,4 +280,37 @@ func mintToken(args []string, stdout, stderr io.Writer) error {
 	}
 	_, err = fmt.Fprintln(stdout, tok)
 	return err
+}
+
+// configPath finds --config in args (or FERRY_CONFIG) before the flags are
+// parsed, so that the file can be applied under them.
+func configPath(args []string) string {
+	for i, a := range args {
+		switch {
+		case a == "--config" || a == "-config":
+			if i+1 < len(args) {
+				return args[i+1]
+			}
+		case strings.HasPrefix(a, "--config="), strings.HasPrefix(a, "-config="):
+			return a[strings.IndexByte(a, '=')+1:]
+		}
+	}
+	return os.Getenv("FERRY_CONFIG")
+}
+
+// applyConfig sets flags from a TOML file whose keys are flag names.
+func applyConfig(fs *flag.FlagSet, path string) error {
+	var m map[string]any
+	if _, err := toml.DecodeFile(path, &m); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	for k, v := range m {
+		if fs.Lookup(k) == nil || k == "config" {
+			return fmt.Errorf("config %s: unknown setting %q", path, k)
+		}
+		if err := fs.Set(k, fmt.Sprint(v)); err != nil {
+			return fmt.Errorf("config %s: %s: %w", path, k, err)
+		}
+	}
+	return nil
 }

@@ -149,3 +149,25 @@ func TestFerrydTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Settings come from defaults, then the config file, then FERRY_*
+// variables, then flags.
+func TestFerrydConfigPrecedence(t *testing.T) {
+	path := t.TempDir() + "/ferryd.toml"
+	if err := os.WriteFile(path, []byte("engine = \"netpoll\"\nloops = 3\nrate-messages = 50.5\ncompression = false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FERRY_LOOPS", "4")
+	o, err := parse([]string{"--config", path, "--rate-messages", "7"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.engine != "netpoll" || o.loops != 4 || o.rateMessages != 7 || o.compression {
+		t.Fatalf("options %+v", o)
+	}
+	bad := t.TempDir() + "/bad.toml"
+	_ = os.WriteFile(bad, []byte("lsiten = \"x\"\n"), 0o600)
+	if _, err := parse([]string{"--config", bad}, io.Discard); err == nil || !strings.Contains(err.Error(), "lsiten") {
+		t.Fatalf("unknown key: %v", err)
+	}
+}
