@@ -74,14 +74,14 @@ func newLoop(srv *Server) *loop {
 }
 
 // now returns nanoseconds since the server's epoch on the monotonic clock.
-func (l *loop) now() int64 { return int64(time.Since(l.srv.epoch)) }
+func (l *loop) now() int64 { return int64(l.srv.clock().Sub(l.srv.epoch)) }
 
 func (l *loop) at(ns int64) time.Time { return l.srv.epoch.Add(time.Duration(ns)) }
 
 // tick advances the wheel and retries the connections waiting for their
 // engine buffer to drain. It runs on the loop.
 func (l *loop) tick() {
-	l.wheel.Advance(time.Now())
+	l.wheel.Advance(l.srv.clock())
 	if len(l.blocked) == 0 {
 		return
 	}

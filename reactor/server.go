@@ -22,7 +22,11 @@ type engine interface {
 
 // Server accepts FERRY/1 connections and runs them on event loops.
 type Server struct {
-	cfg      Config
+	cfg Config
+	// clock is the time every deadline is measured on: time.Now, or a
+	// test's fake clock (set before Start). The wheels advance to it on
+	// every tick.
+	clock    func() time.Time
 	epoch    time.Time
 	counters Counters
 	quantum  [protocol.NumLanes]int
@@ -53,7 +57,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Handler == nil {
 		return nil, errors.New("reactor: Config.Handler is required")
 	}
-	s := &Server{cfg: cfg, epoch: time.Now(), conns: make(map[uint64]*Conn), stopped: make(chan struct{})}
+	s := &Server{cfg: cfg, clock: time.Now, conns: make(map[uint64]*Conn), stopped: make(chan struct{})}
+	s.epoch = s.clock()
 	s.reasmLimits = codec.ReassemblyLimits{
 		MaxFrameSize: cfg.MaxFrameSize, MaxMessageSize: cfg.MaxMessageSize,
 		MaxPartial: cfg.MaxPartial, MaxBytes: cfg.ReassemblyBytes, Timeout: cfg.ReassemblyTimeout,
