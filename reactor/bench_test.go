@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/ferry-proto/ferry/codec"
+	"github.com/ferry-proto/ferry/internal/wiretest"
 	"github.com/ferry-proto/ferry/protocol"
 	"github.com/ferry-proto/ferry/reactor/internal/loadgen"
 	"github.com/ferry-proto/ferry/reactor/internal/rawecho"
@@ -143,9 +143,9 @@ func BenchmarkIdleConns(b *testing.B) {
 			s := startBenchServer(b, eng, Config{Handler: echoHandler{}, MaxConns: n + 100, HandshakeTimeout: time.Minute,
 				Heartbeat: HeartbeatProfile{Default: 10 * time.Minute, Min: time.Second, Max: 20 * time.Minute}})
 			before := serverMem()
-			child, ready := idleClients(b, s.Addr(), n)
-			defer child()
-			<-ready
+			child := wiretest.StartChild(b, "TestIdleClientProcess", "FERRY_IDLE_CLIENT="+s.Addr()+","+strconv.Itoa(n))
+			defer child.Stop()
+			child.WaitLine(b, "READY")
 			waitForB(b, func() bool { return s.Counters().Handshakes.Load() >= uint64(n) })
 			after := serverMem()
 			perConn := float64(after-before) / float64(n)
@@ -173,36 +173,6 @@ func waitForB(b *testing.B, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// idleClients re-executes this test binary as a client process holding n
-// connections that have completed the handshake. It returns a function
-// that ends the child and a channel closed once all n are connected.
-func idleClients(b *testing.B, addr string, n int) (stop func(), ready <-chan struct{}) {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleClientProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), "FERRY_IDLE_CLIENT="+addr+","+strconv.Itoa(n))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	ch := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "READY") {
-				close(ch)
-			}
-		}
-	}()
-	return func() { stdin.Close(); _ = cmd.Wait() }, ch
 }
 
 // TestIdleClientProcess is the child of BenchmarkIdleConns; it does
@@ -233,7 +203,7 @@ func TestIdleClientProcess(t *testing.T) {
 		conns = append(conns, c)
 	}
 	fmt.Println("READY")
-	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent closes stdin
+	wiretest.AwaitParent()
 }
 
 // BenchmarkLaneLatency: the delay of 64-byte lane-1 messages sent every

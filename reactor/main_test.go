@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/ferry-proto/ferry/internal/wiretest"
 )
 
 // Every test stops what it starts: servers close in t.Cleanup, clients
@@ -12,9 +14,5 @@ import (
 // once and never stopped: gnet's ants worker pool (purgeStaleWorkers,
 // ticktock) and netpoll's poller (defaultPoll.Wait).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
-		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
-		goleak.IgnoreAnyFunction("github.com/cloudwego/netpoll.(*defaultPoll).Wait"),
-	)
+	goleak.VerifyTestMain(m, wiretest.LeakOptions()...)
 }

@@ -123,6 +123,13 @@ func (c *Conn) Send(f *codec.Frame) error {
 	if err := c.admit(&it); err != nil {
 		return err
 	}
+	return c.pushPending(it)
+}
+
+// pushPending hands an admitted item to the loop: it appends it to the send
+// queue and wakes the loop unless a wake-up is already pending. A closed
+// connection refuses it (counted as dropped).
+func (c *Conn) pushPending(it outItem) error {
 	q := c.sendQueue()
 	q.mu.Lock()
 	if c.closed.Load() {
@@ -133,11 +140,16 @@ func (c *Conn) Send(f *codec.Frame) error {
 	}
 	q.pending = append(q.pending, it)
 	q.mu.Unlock()
+	c.wakeLoop()
+	return nil
+}
+
+// wakeLoop wakes the loop unless a wake-up is already pending.
+func (c *Conn) wakeLoop() {
 	if c.wakeQueued.CompareAndSwap(false, true) {
 		c.ctr.Wakes.Add(1)
 		c.tr.Wake()
 	}
-	return nil
 }
 
 // SendOnLoop is Send for a handler replying on the connection whose
@@ -263,10 +275,7 @@ func (c *Conn) sendPacked(f *codec.Frame) (bool, error) {
 		q.pending = append(q.pending, outItem{buf: b, lane: f.Lane, typ: f.Type, msgs: 1, bulkDroppable: droppable})
 	}
 	q.mu.Unlock()
-	if c.wakeQueued.CompareAndSwap(false, true) {
-		c.ctr.Wakes.Add(1)
-		c.tr.Wake()
-	}
+	c.wakeLoop()
 	return true, nil
 }
 

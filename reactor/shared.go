@@ -78,20 +78,5 @@ func (c *Conn) SendShared(s *Shared) error {
 		return err
 	}
 	s.refs.Add(1)
-	it := outItem{buf: s.buf, shared: s, lane: s.lane, typ: s.typ, msgs: 1, bulkDroppable: s.droppable}
-	q := c.sendQueue()
-	q.mu.Lock()
-	if c.closed.Load() {
-		q.mu.Unlock()
-		c.queued.Add(-int64(len(s.buf.B)))
-		c.drop(&it, DropClosed)
-		return ErrClosed
-	}
-	q.pending = append(q.pending, it)
-	q.mu.Unlock()
-	if c.wakeQueued.CompareAndSwap(false, true) {
-		c.ctr.Wakes.Add(1)
-		c.tr.Wake()
-	}
-	return nil
+	return c.pushPending(outItem{buf: s.buf, shared: s, lane: s.lane, typ: s.typ, msgs: 1, bulkDroppable: s.droppable})
 }

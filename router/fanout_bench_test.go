@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,9 +39,9 @@ func BenchmarkFanout(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer srv.Close()
-			child := startSubscribers(b, srv.Addr(), n)
-			defer child.stop()
-			child.waitLine(b, "READY")
+			child := wiretest.StartChild(b, "TestFanoutSubscriberProcess", "FERRY_FANOUT_CHILD="+srv.Addr()+","+strconv.Itoa(n))
+			defer child.Stop()
+			child.WaitLine(b, "READY")
 			waitUntil(b, func() bool { return r.subs.Len() == n })
 
 			pub := wiretest.Dial(b, srv.Addr())
@@ -70,7 +69,7 @@ func BenchmarkFanout(b *testing.B) {
 				for done := 0; done < total; done += 64 {
 					publish(min(64, total-done))
 					pub.Send(sync)
-					child.waitLine(b, "SYNCED")
+					child.WaitLine(b, "SYNCED")
 				}
 			}
 			rounds(1024) // warm up: queues and buffers are made once, not per message
@@ -79,7 +78,7 @@ func BenchmarkFanout(b *testing.B) {
 			rounds(b.N)
 			end := codec.Frame{Type: protocol.FramePublish, Lane: protocol.LaneNormal, Name: []byte("bench/fanout"), Payload: []byte("END")}
 			pub.Send(end)
-			child.waitLine(b, "DONE")
+			child.WaitLine(b, "DONE")
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)*float64(n)/b.Elapsed().Seconds(), "deliveries/s")
 			if got := r.Stats().Undelivered.Load(); got != 0 {
@@ -98,59 +97,6 @@ func waitUntil(b *testing.B, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
-
-type childProc struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	lines chan string
-}
-
-// startSubscribers re-executes this test binary as a process holding n
-// subscriber connections.
-func startSubscribers(b *testing.B, addr string, n int) *childProc {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFanoutSubscriberProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), "FERRY_FANOUT_CHILD="+addr+","+strconv.Itoa(n))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	p := &childProc{cmd: cmd, stdin: stdin, lines: make(chan string, 16)}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		close(p.lines)
-	}()
-	return p
-}
-
-func (p *childProc) waitLine(b *testing.B, prefix string) {
-	timeout := time.After(5 * time.Minute)
-	for {
-		select {
-		case l, ok := <-p.lines:
-			if !ok {
-				b.Fatalf("subscriber process ended before %s", prefix)
-			}
-			if strings.HasPrefix(l, prefix) {
-				return
-			}
-		case <-timeout:
-			b.Fatalf("no %s from the subscriber process", prefix)
-		}
-	}
-}
-
-func (p *childProc) stop() { p.stdin.Close(); _ = p.cmd.Wait() }
 
 // TestFanoutSubscriberProcess is the child of BenchmarkFanout: it connects
 // n subscribers, prints READY, and prints DONE once every subscriber has
@@ -231,5 +177,5 @@ func TestFanoutSubscriberProcess(t *testing.T) {
 	fmt.Println("READY")
 	ended.Wait()
 	fmt.Println("DONE")
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	wiretest.AwaitParent()
 }

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/ferry-proto/ferry/internal/wiretest"
 )
 
 // Tests start real reactor servers, which start gnet's process-wide worker
@@ -11,9 +13,5 @@ import (
 // ignored as in reactor's own TestMain. Everything else a test starts (the
 // server's loops, client sockets, httptest servers) it stops in t.Cleanup.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
-		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
-		goleak.IgnoreAnyFunction("github.com/cloudwego/netpoll.(*defaultPoll).Wait"),
-	)
+	goleak.VerifyTestMain(m, wiretest.LeakOptions()...)
 }

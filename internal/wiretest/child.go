@@ -1,0 +1,78 @@
+package wiretest
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Child is this test binary re-executed to run one test function as a
+// separate process: benchmarks put their clients there, since one process
+// may hold at most 20,000 sockets here. It reports progress as lines on
+// its standard output and runs until its standard input is closed.
+type Child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines chan string
+}
+
+// StartChild runs the test named test (a TestX that acts only when its
+// environment says so) with the extra environment variables env.
+func StartChild(tb testing.TB, test string, env ...string) *Child {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.v")
+	cmd.Env = append(os.Environ(), env...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	c := &Child{cmd: cmd, stdin: stdin, lines: make(chan string, 64)}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			c.lines <- sc.Text()
+		}
+		close(c.lines)
+	}()
+	return c
+}
+
+// WaitLine waits up to five minutes for a line starting with prefix.
+func (c *Child) WaitLine(tb testing.TB, prefix string) {
+	tb.Helper()
+	timeout := time.After(5 * time.Minute)
+	for {
+		select {
+		case l, ok := <-c.lines:
+			if !ok {
+				tb.Fatalf("child process ended before %s", prefix)
+			}
+			if strings.HasPrefix(l, prefix) {
+				return
+			}
+		case <-timeout:
+			tb.Fatalf("no %s from the child process", prefix)
+		}
+	}
+}
+
+// Stop closes the child's standard input and waits for it to exit.
+func (c *Child) Stop() {
+	c.stdin.Close()
+	_ = c.cmd.Wait()
+}
+
+// AwaitParent blocks a child until its parent closes its standard input.
+func AwaitParent() { _, _ = io.Copy(io.Discard, os.Stdin) }
