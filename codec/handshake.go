@@ -69,53 +69,99 @@ type Welcome struct {
 // handshakeFixed is the size of the fixed part of HELLO and WELCOME.
 const handshakeFixed = 48
 
+// fixedFields is the 48-byte fixed part HELLO and WELCOME share (SPEC §5.2,
+// §5.3); byte 2 is reserved in HELLO and SessionPresent in WELCOME.
+type fixedFields struct {
+	version, caps, byte2 uint8
+	maxFrame, maxMessage uint32
+	heartbeat            uint32
+	receiveMax           uint16
+	expiry               uint32
+	received             [3]uint64
+}
+
+// parseFixed reads the fixed part, Version first (SPEC §5.1), and returns
+// what follows it.
+func parseFixed(b []byte) (fixedFields, []byte, error) {
+	var f fixedFields
+	if len(b) < 1 {
+		return f, nil, ErrTruncatedBody
+	}
+	f.version = b[0]
+	if f.version != protocol.Version {
+		return f, nil, ErrUnsupportedVer
+	}
+	if len(b) < handshakeFixed {
+		return f, nil, ErrTruncatedBody
+	}
+	be := binary.BigEndian
+	f.caps, f.byte2 = b[1], b[2]
+	if f.caps&^protocol.CapMask != 0 || b[3] != 0 || b[18] != 0 || b[19] != 0 {
+		return f, nil, ErrReservedBits
+	}
+	f.maxFrame = be.Uint32(b[4:])
+	f.maxMessage = be.Uint32(b[8:])
+	f.heartbeat = be.Uint32(b[12:])
+	f.receiveMax = be.Uint16(b[16:])
+	f.expiry = be.Uint32(b[20:])
+	for i := range f.received {
+		f.received[i] = be.Uint64(b[24+8*i:])
+	}
+	if f.maxFrame > protocol.HardMaxFrameSize || f.maxMessage > protocol.HardMaxMessageSize {
+		return f, nil, ErrBadValue
+	}
+	return f, b[handshakeFixed:], nil
+}
+
+func (f *fixedFields) append(b []byte) []byte {
+	be := binary.BigEndian
+	b = append(b, f.version, f.caps, f.byte2, 0)
+	b = be.AppendUint32(b, f.maxFrame)
+	b = be.AppendUint32(b, f.maxMessage)
+	b = be.AppendUint32(b, f.heartbeat)
+	b = be.AppendUint16(b, f.receiveMax)
+	b = append(b, 0, 0)
+	b = be.AppendUint32(b, f.expiry)
+	for _, r := range f.received {
+		b = be.AppendUint64(b, r)
+	}
+	return b
+}
+
+// takeStrings reads the length-prefixed strings that end HELLO and
+// WELCOME into dst, each within its limit, and allows nothing after them.
+func takeStrings(b []byte, dst []*[]byte, limits []int) error {
+	for i, d := range dst {
+		var err error
+		if *d, b, err = takeString(b, limits[i]); err != nil {
+			return err
+		}
+	}
+	if len(b) != 0 {
+		return ErrTrailingBytes
+	}
+	return nil
+}
+
 // ParseHello parses a HELLO body (Frame.Payload). It reads Version before
 // anything else, so a client of another version gets UNSUPPORTED_VERSION
 // whatever follows (SPEC §5.1).
 func ParseHello(b []byte) (Hello, error) {
 	var h Hello
-	if len(b) < 1 {
-		return h, ErrTruncatedBody
+	f, rest, err := parseFixed(b)
+	h.Version = f.version
+	if err != nil {
+		return h, err
 	}
-	h.Version = b[0]
-	if h.Version != protocol.Version {
-		return h, ErrUnsupportedVer
-	}
-	if len(b) < handshakeFixed {
-		return h, ErrTruncatedBody
-	}
-	be := binary.BigEndian
-	h.Capabilities = b[1]
-	if h.Capabilities&^protocol.CapMask != 0 || b[2] != 0 || b[3] != 0 || b[18] != 0 || b[19] != 0 {
+	if f.byte2 != 0 {
 		return h, ErrReservedBits
 	}
-	h.MaxFrameSize = be.Uint32(b[4:])
-	h.MaxMessageSize = be.Uint32(b[8:])
-	h.HeartbeatMs = be.Uint32(b[12:])
-	h.ReceiveMax = be.Uint16(b[16:])
-	h.SessionExpiry = be.Uint32(b[20:])
-	for i := range h.Received {
-		h.Received[i] = be.Uint64(b[24+8*i:])
-	}
-	if err := checkLimits(h.MaxFrameSize, h.MaxMessageSize); err != nil {
+	h.Capabilities, h.MaxFrameSize, h.MaxMessageSize, h.HeartbeatMs = f.caps, f.maxFrame, f.maxMessage, f.heartbeat
+	h.ReceiveMax, h.SessionExpiry, h.Received = f.receiveMax, f.expiry, f.received
+	err = takeStrings(rest, []*[]byte{&h.ClientID, &h.AuthToken, &h.SessionID, &h.ResumeToken},
+		[]int{protocol.MaxClientIDLen, protocol.MaxTokenLen, protocol.MaxSessionIDLen, protocol.MaxTokenLen})
+	if err != nil {
 		return h, err
-	}
-	rest := b[handshakeFixed:]
-	var err error
-	if h.ClientID, rest, err = takeString(rest, protocol.MaxClientIDLen); err != nil {
-		return h, err
-	}
-	if h.AuthToken, rest, err = takeString(rest, protocol.MaxTokenLen); err != nil {
-		return h, err
-	}
-	if h.SessionID, rest, err = takeString(rest, protocol.MaxSessionIDLen); err != nil {
-		return h, err
-	}
-	if h.ResumeToken, rest, err = takeString(rest, protocol.MaxTokenLen); err != nil {
-		return h, err
-	}
-	if len(rest) != 0 {
-		return h, ErrTrailingBytes
 	}
 	// SPEC §5.2: resume positions without a session to resume are void.
 	if len(h.SessionID) == 0 && (h.Received != [3]uint64{} || len(h.ResumeToken) != 0) {
@@ -127,61 +173,23 @@ func ParseHello(b []byte) (Hello, error) {
 // ParseWelcome parses a WELCOME body (Frame.Payload).
 func ParseWelcome(b []byte) (Welcome, error) {
 	var w Welcome
-	if len(b) < 1 {
-		return w, ErrTruncatedBody
+	f, rest, err := parseFixed(b)
+	w.Version = f.version
+	if err != nil {
+		return w, err
 	}
-	w.Version = b[0]
-	if w.Version != protocol.Version {
-		return w, ErrUnsupportedVer
-	}
-	if len(b) < handshakeFixed {
-		return w, ErrTruncatedBody
-	}
-	be := binary.BigEndian
-	w.Capabilities = b[1]
-	if w.Capabilities&^protocol.CapMask != 0 || b[3] != 0 || b[18] != 0 || b[19] != 0 {
-		return w, ErrReservedBits
-	}
-	switch b[2] {
+	switch f.byte2 {
 	case 0:
 	case 1:
 		w.SessionPresent = true
 	default:
 		return w, ErrBadValue
 	}
-	w.MaxFrameSize = be.Uint32(b[4:])
-	w.MaxMessageSize = be.Uint32(b[8:])
-	w.HeartbeatMs = be.Uint32(b[12:])
-	w.ReceiveMax = be.Uint16(b[16:])
-	w.SessionExpiry = be.Uint32(b[20:])
-	for i := range w.Received {
-		w.Received[i] = be.Uint64(b[24+8*i:])
-	}
-	if err := checkLimits(w.MaxFrameSize, w.MaxMessageSize); err != nil {
-		return w, err
-	}
-	rest := b[handshakeFixed:]
-	var err error
-	if w.ClientID, rest, err = takeString(rest, protocol.MaxClientIDLen); err != nil {
-		return w, err
-	}
-	if w.SessionID, rest, err = takeString(rest, protocol.MaxSessionIDLen); err != nil {
-		return w, err
-	}
-	if w.ResumeToken, rest, err = takeString(rest, protocol.MaxTokenLen); err != nil {
-		return w, err
-	}
-	if len(rest) != 0 {
-		return w, ErrTrailingBytes
-	}
-	return w, nil
-}
-
-func checkLimits(maxFrame, maxMessage uint32) error {
-	if maxFrame > protocol.HardMaxFrameSize || maxMessage > protocol.HardMaxMessageSize {
-		return ErrBadValue
-	}
-	return nil
+	w.Capabilities, w.MaxFrameSize, w.MaxMessageSize, w.HeartbeatMs = f.caps, f.maxFrame, f.maxMessage, f.heartbeat
+	w.ReceiveMax, w.SessionExpiry, w.Received = f.receiveMax, f.expiry, f.received
+	err = takeStrings(rest, []*[]byte{&w.ClientID, &w.SessionID, &w.ResumeToken},
+		[]int{protocol.MaxClientIDLen, protocol.MaxSessionIDLen, protocol.MaxTokenLen})
+	return w, err
 }
 
 func takeString(b []byte, limit int) (s, rest []byte, err error) {
@@ -213,17 +221,9 @@ func (h *Hello) Len() int {
 
 // Append appends the HELLO body to b.
 func (h *Hello) Append(b []byte) []byte {
-	be := binary.BigEndian
-	b = append(b, h.Version, h.Capabilities, 0, 0)
-	b = be.AppendUint32(b, h.MaxFrameSize)
-	b = be.AppendUint32(b, h.MaxMessageSize)
-	b = be.AppendUint32(b, h.HeartbeatMs)
-	b = be.AppendUint16(b, h.ReceiveMax)
-	b = append(b, 0, 0)
-	b = be.AppendUint32(b, h.SessionExpiry)
-	for _, r := range h.Received {
-		b = be.AppendUint64(b, r)
-	}
+	f := fixedFields{version: h.Version, caps: h.Capabilities, maxFrame: h.MaxFrameSize, maxMessage: h.MaxMessageSize,
+		heartbeat: h.HeartbeatMs, receiveMax: h.ReceiveMax, expiry: h.SessionExpiry, received: h.Received}
+	b = f.append(b)
 	b = appendString(b, h.ClientID)
 	b = appendString(b, h.AuthToken)
 	b = appendString(b, h.SessionID)
@@ -237,21 +237,12 @@ func (w *Welcome) Len() int {
 
 // Append appends the WELCOME body to b.
 func (w *Welcome) Append(b []byte) []byte {
-	be := binary.BigEndian
-	var present byte
+	f := fixedFields{version: w.Version, caps: w.Capabilities, maxFrame: w.MaxFrameSize, maxMessage: w.MaxMessageSize,
+		heartbeat: w.HeartbeatMs, receiveMax: w.ReceiveMax, expiry: w.SessionExpiry, received: w.Received}
 	if w.SessionPresent {
-		present = 1
+		f.byte2 = 1
 	}
-	b = append(b, w.Version, w.Capabilities, present, 0)
-	b = be.AppendUint32(b, w.MaxFrameSize)
-	b = be.AppendUint32(b, w.MaxMessageSize)
-	b = be.AppendUint32(b, w.HeartbeatMs)
-	b = be.AppendUint16(b, w.ReceiveMax)
-	b = append(b, 0, 0)
-	b = be.AppendUint32(b, w.SessionExpiry)
-	for _, r := range w.Received {
-		b = be.AppendUint64(b, r)
-	}
+	b = f.append(b)
 	b = appendString(b, w.ClientID)
 	b = appendString(b, w.SessionID)
 	return appendString(b, w.ResumeToken)
