@@ -11,7 +11,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -146,7 +145,7 @@ func BenchmarkIdleConns(b *testing.B) {
 			child := wiretest.StartChild(b, "TestIdleClientProcess", "FERRY_IDLE_CLIENT="+s.Addr()+","+strconv.Itoa(n))
 			defer child.Stop()
 			child.WaitLine(b, "READY")
-			waitForB(b, func() bool { return s.Counters().Handshakes.Load() >= uint64(n) })
+			wiretest.WaitUntil(b, "handshakes", 2*time.Minute, func() bool { return s.Counters().Handshakes.Load() >= uint64(n) })
 			after := serverMem()
 			perConn := float64(after-before) / float64(n)
 			for b.Loop() {
@@ -165,25 +164,13 @@ func serverMem() uint64 {
 	return m.HeapAlloc + m.StackInuse
 }
 
-func waitForB(b *testing.B, cond func() bool) {
-	deadline := time.Now().Add(2 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.Fatal("timed out")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestIdleClientProcess is the child of BenchmarkIdleConns; it does
 // nothing unless FERRY_IDLE_CLIENT is set.
 func TestIdleClientProcess(t *testing.T) {
-	spec := os.Getenv("FERRY_IDLE_CLIENT")
-	if spec == "" {
+	addr, n, ok := wiretest.ChildSpec("FERRY_IDLE_CLIENT")
+	if !ok {
 		t.Skip("child process of BenchmarkIdleConns")
 	}
-	addr, ns, _ := strings.Cut(spec, ",")
-	n, _ := strconv.Atoi(ns)
 	conns := make([]net.Conn, 0, n)
 	defer func() {
 		for _, c := range conns {

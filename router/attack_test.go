@@ -335,18 +335,7 @@ func TestAttackNeverReadingSubscriber(t *testing.T) {
 	}
 	// 16 MB went to a peer that reads nothing: more than the kernel's
 	// buffers and the 1 MiB cap hold, so it must have been cut off.
-	waitFor(t, func() bool { return a.srv.Counters().ClosesBy(protocol.CodeSlowConsumer) == 1 })
+	wiretest.WaitUntil(t, "SLOW_CONSUMER", 10*time.Second, func() bool { return a.srv.Counters().ClosesBy(protocol.CodeSlowConsumer) == 1 })
 	a.check()
 	a.heapBound(16 << 20)
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -42,7 +40,7 @@ func BenchmarkFanout(b *testing.B) {
 			child := wiretest.StartChild(b, "TestFanoutSubscriberProcess", "FERRY_FANOUT_CHILD="+srv.Addr()+","+strconv.Itoa(n))
 			defer child.Stop()
 			child.WaitLine(b, "READY")
-			waitUntil(b, func() bool { return r.subs.Len() == n })
+			wiretest.WaitUntil(b, "subscriptions", 2*time.Minute, func() bool { return r.subs.Len() == n })
 
 			pub := wiretest.Dial(b, srv.Addr())
 			pub.Hello(codec.Hello{ClientID: []byte("publisher")})
@@ -88,27 +86,15 @@ func BenchmarkFanout(b *testing.B) {
 	}
 }
 
-func waitUntil(b *testing.B, cond func() bool) {
-	deadline := time.Now().Add(2 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.Fatal("timed out")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestFanoutSubscriberProcess is the child of BenchmarkFanout: it connects
 // n subscribers, prints READY, and prints DONE once every subscriber has
 // received the END publication. It does nothing unless FERRY_FANOUT_CHILD
 // is set.
 func TestFanoutSubscriberProcess(t *testing.T) {
-	spec := os.Getenv("FERRY_FANOUT_CHILD")
-	if spec == "" {
+	addr, n, ok := wiretest.ChildSpec("FERRY_FANOUT_CHILD")
+	if !ok {
 		t.Skip("child process of BenchmarkFanout")
 	}
-	addr, ns, _ := strings.Cut(spec, ",")
-	n, _ := strconv.Atoi(ns)
 	conns := make([]net.Conn, 0, n)
 	defer func() {
 		for _, c := range conns {

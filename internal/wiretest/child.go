@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -76,3 +77,28 @@ func (c *Child) Stop() {
 
 // AwaitParent blocks a child until its parent closes its standard input.
 func AwaitParent() { _, _ = io.Copy(io.Discard, os.Stdin) }
+
+// ChildSpec reads the "addr,count" a parent passed to its child in the
+// environment variable name; ok is false when this process is no child.
+func ChildSpec(name string) (addr string, n int, ok bool) {
+	spec := os.Getenv(name)
+	if spec == "" {
+		return "", 0, false
+	}
+	addr, ns, _ := strings.Cut(spec, ",")
+	n, err := strconv.Atoi(ns)
+	return addr, n, err == nil
+}
+
+// WaitUntil polls cond every 10 ms until it holds, failing the test after
+// timeout.
+func WaitUntil(tb testing.TB, what string, timeout time.Duration, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
