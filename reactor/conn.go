@@ -27,6 +27,9 @@ type transport interface {
 	// needs them: what the kernel did not take is copied into the
 	// engine's own buffer.
 	Writev(bs [][]byte) error
+	// Flush writes what the socket refused before, if it can take it
+	// now; every flush starts with it.
+	Flush() error
 	// Buffered is how many bytes wait in the engine's outbound buffer.
 	Buffered() int
 	Wake()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"time"
 
@@ -189,11 +188,9 @@ func (e *gnetEngine) start(s *Server) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return (&net.TCPAddr{IP: a.Addr[:], Port: a.Port}).String(), nil
-	case *unix.SockaddrInet6:
-		return (&net.TCPAddr{IP: a.Addr[:], Port: a.Port}).String(), nil
+	switch sa.(type) {
+	case *unix.SockaddrInet4, *unix.SockaddrInet6:
+		return tcpAddr(sa).String(), nil
 	}
 	return "", fmt.Errorf("reactor: unexpected listener address %T", sa)
 }

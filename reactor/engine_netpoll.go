@@ -479,6 +479,10 @@ func (t *npConn) Writev(bs [][]byte) error {
 // taken yet. Holding pl.mu.
 func (t *npConn) Buffered() int { return t.out.n }
 
+// Flush does nothing: Writev retries the engine buffer first, and the
+// pseudo-loop's tick retries it while it holds anything.
+func (t *npConn) Flush() error { return nil }
+
 // Wake asks the pseudo-loop to run onWake and flush. Safe from any
 // goroutine; the core calls it at most once per pending wake-up.
 func (t *npConn) Wake() { t.pl.post(npTask{t: t, kind: npWake}) }

@@ -27,6 +27,7 @@ func (t *fakeTransport) Writev(bs [][]byte) error {
 	}
 	return nil
 }
+func (t *fakeTransport) Flush() error  { return nil }
 func (t *fakeTransport) Buffered() int { return 0 }
 func (t *fakeTransport) Wake()         {}
 func (t *fakeTransport) Close()        { t.closed = true }

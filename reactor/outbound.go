@@ -469,10 +469,8 @@ const maxFlushRounds = 8
 // waits behind at most that much plus the kernel's shallow unsent queue,
 // and, the budget being shared by weight, no lane starves. Runs on the loop.
 func (c *Conn) flush() {
-	if f, ok := c.tr.(interface{ Flush() error }); ok && c.state != stateClosed {
-		if f.Flush() != nil {
-			return
-		}
+	if c.state == stateClosed || c.tr.Flush() != nil {
+		return
 	}
 	for range maxFlushRounds {
 		wrote, held := c.flushOnce()
