@@ -3,6 +3,7 @@ package router
 import (
 	"encoding/binary"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -304,8 +305,10 @@ func TestAttackNeverReadingSubscriber(t *testing.T) {
 	pub := a.attacker()
 	payload := make([]byte, 4096)
 	got := make(chan int, 1)
+	var read atomic.Int64
 	go func() { // the reading subscriber keeps reading
 		n := 0
+		defer func() { read.Store(1 << 40) }() // unblock the publisher
 		for {
 			f, err := reader.Read(5 * time.Second)
 			if err != nil || f.Type == protocol.FrameError {
@@ -314,6 +317,7 @@ func TestAttackNeverReadingSubscriber(t *testing.T) {
 			}
 			if f.Type == protocol.FramePublish {
 				n++
+				read.Store(int64(n))
 				if n == 4000 {
 					got <- n
 					return
@@ -328,7 +332,12 @@ func TestAttackNeverReadingSubscriber(t *testing.T) {
 			batch = f.Append(batch)
 		}
 		pub.Write(batch)
-		time.Sleep(time.Millisecond)
+		// Keep the reading subscriber within 100 messages (400 KB) of the
+		// publisher, well under its cap, however slow this machine is: a
+		// reader that keeps up must not be mistaken for a slow consumer.
+		for read.Load() < int64(i+50-100) {
+			time.Sleep(100 * time.Microsecond)
+		}
 	}
 	if n := <-got; n != 4000 {
 		t.Fatalf("the reading subscriber got %d of 4000", n)
