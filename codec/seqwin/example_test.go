@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ferry-proto/ferry/reactor/internal/seqwin"
+	"github.com/ferry-proto/ferry/codec/seqwin"
 )
 
 // One lane, end to end, with the gap of SPEC §12.2's worked example.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ferry-proto/ferry/reactor/internal/rtt"
+	"github.com/ferry-proto/ferry/codec/rtt"
 )
 
 // A connection sends a reliable frame and then hears nothing: three PINGs,
