@@ -24,6 +24,21 @@ func TestZeroAllocs(t *testing.T) {
 	var scratch []byte
 	r := NewReassembler(DefaultReassemblyLimits())
 	tooLarge := []byte{0xff, 0xff, 0xff, 0xff}
+	deliveryRejects := [][]byte{
+		withByte(enc(confirmProcessed), 8, 2),                   // verdict
+		withByte(enc(confirmProcessed), 18, 0),                  // Seq 0
+		appendToFrame(AppendGapReport(nil, gapReport), 0),       // length
+		withByte(enc(appAckData), 5, byte(protocol.FlagAppAck)), // APP_ACK alone
+	}
+	// A reliable partial message ended by an expired placeholder (SPEC
+	// §12.8), then a message on the same lane.
+	rel := Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable | protocol.FlagFragment | protocol.FlagExpiry,
+		Lane: 2, Seq: 1, MsgID: 1, Total: 64, TTL: 1000, Payload: make([]byte, 16)}
+	placeholderSeq := [][]byte{
+		rel.Append(nil),
+		enc(Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable | protocol.FlagExpiry, Lane: 2, Seq: 2}),
+		enc(Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable, Lane: 2, Seq: 3, Payload: []byte("x")}),
+	}
 	unknown := []byte{0, 0, 0, 3, 0x7f, 0, 0}
 
 	checks := map[string]func(){
@@ -39,7 +54,37 @@ func TestZeroAllocs(t *testing.T) {
 			_, _, _ = d.Decode(tooLarge)
 			_, _, _ = d.Decode(unknown)
 		},
-		"encode":       func() { buf = reliableData.Append(buf[:0]) },
+		"encode": func() { buf = reliableData.Append(buf[:0]) },
+		"encode delivery frames": func() {
+			buf = confirmProcessed.Append(buf[:0])
+			buf = appAckData.Append(buf)
+			buf = AppendGapReport(buf, gapReport)
+		},
+		"gap report": func() {
+			f, _, err := d.Decode(frames["gap-report"])
+			if err != nil {
+				panic(err)
+			}
+			if _, err := ParseGapReport(f.Payload); err != nil {
+				panic(err)
+			}
+			buf = gapReport.Append(buf[:0])
+		},
+		"decode delivery rejects": func() {
+			for _, b := range deliveryRejects {
+				if _, _, err := d.Decode(b); err == nil {
+					panic("accepted")
+				}
+			}
+		},
+		"reassembler placeholder": func() {
+			for _, b := range placeholderSeq {
+				f, _, _ := d.Decode(b)
+				if _, _, err := r.Add(&f, 0); err != nil {
+					panic(err)
+				}
+			}
+		},
 		"encode 64KiB": func() { buf = big.Append(buf[:0]) },
 		"batch iterate": func() {
 			f, _, _ := d.Decode(frames["batch"])

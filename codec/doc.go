@@ -21,8 +21,11 @@
 // BatchWriter) or a pooled one (EncodePooled).
 //
 // What else is here: BATCH packing and iteration (batch.go), a Fragmenter
-// and a Reassembler with limits and memory accounting (fragment.go), and the
-// snappy block compression with its decoded-length guard (compress.go).
+// and a Reassembler with limits and memory accounting (fragment.go), the
+// snappy block compression with its decoded-length guard (compress.go), and
+// the GAP_REPORT body (gapreport.go). The delivery state machines built on
+// these frames live in codec/seqwin (sequence windows, ACKs) and codec/rtt
+// (RTT, probes, redelivery backoff).
 //
 // Limits: a frame larger than Decoder.MaxFrameSize is rejected from its
 // length prefix alone; a compressed payload is never decoded past its limit;

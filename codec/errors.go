@@ -28,6 +28,7 @@ var (
 	ErrFrameTooShort     = &Error{protocol.CodeProtocolError, "length prefix below minimum"}
 	ErrUnknownType       = &Error{protocol.CodeProtocolError, "unknown frame type"}
 	ErrReservedFlags     = &Error{protocol.CodeProtocolError, "flag not allowed for frame type"}
+	ErrAppAckUnreliable  = &Error{protocol.CodeProtocolError, "APP_ACK without RELIABLE"}
 	ErrReservedBits      = &Error{protocol.CodeProtocolError, "reserved bits set"}
 	ErrBadLane           = &Error{protocol.CodeProtocolError, "frame type not allowed on lane"}
 	ErrTruncatedBody     = &Error{protocol.CodeProtocolError, "frame body shorter than its fields"}

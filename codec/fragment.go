@@ -154,9 +154,16 @@ func (r *Reassembler) Add(f *Frame, now int64) (msg []byte, done bool, err error
 	p := &r.lanes[lane]
 	if f.Flags&protocol.FlagFragment == 0 {
 		// SPEC §10.2: within a lane, a fragmented message is sent whole
-		// before any other message frame.
+		// before any other message frame. SPEC §10.3 rule 4, §12.8: except
+		// an expired placeholder replayed for the rest of a reliable
+		// message, which ends that message (it expired); the placeholder
+		// itself is then delivered like any message, and dropped by the
+		// caller for its TTL of 0 (§6.4).
 		if p.active {
-			return nil, false, ErrFragmentInterrupt
+			if !f.IsExpiredPlaceholder() || p.flags&protocol.FlagReliable == 0 {
+				return nil, false, ErrFragmentInterrupt
+			}
+			r.abandon(p)
 		}
 		if f.Flags&protocol.FlagCompressed == 0 {
 			// SPEC §6: an unfragmented message over the max message size.
@@ -288,6 +295,18 @@ func (p *partial) grow(n int) {
 	p.buf = nb
 }
 
+// abandon ends p's message without delivering it and returns its
+// reservation, keeping a small buffer for the lane's next message.
+func (r *Reassembler) abandon(p *partial) {
+	p.active = false
+	r.active--
+	r.reserved -= int(p.total)
+	p.buf = p.buf[:0]
+	if cap(p.buf) > retainCap {
+		p.buf = nil
+	}
+}
+
 // recycle drops the buffer handed out by the previous Add if it is too
 // large to keep, so one large message does not pin its memory.
 func (r *Reassembler) recycle() {
@@ -356,4 +375,29 @@ func (r *Reassembler) Buffered() int {
 func (r *Reassembler) Reset() {
 	lim := r.lim
 	r.Init(lim)
+}
+
+// Discard drops the partial message of lane, if any, and returns its
+// reservation. A session that outlives its connection keeps its reliable
+// partial messages (their fragments were acknowledged and will not be
+// sent again) and discards the others.
+func (r *Reassembler) Discard(lane protocol.Lane) {
+	p := &r.lanes[lane&protocol.LaneMask]
+	if !p.active {
+		return
+	}
+	r.active--
+	r.reserved -= int(p.total)
+	*p = partial{}
+}
+
+// Touch restarts the inactivity timeout of every partial message at now:
+// a resumed session's partial messages waited for a reconnect, not for a
+// silent peer.
+func (r *Reassembler) Touch(now int64) {
+	for i := range r.lanes {
+		if r.lanes[i].active {
+			r.lanes[i].last = now
+		}
+	}
 }

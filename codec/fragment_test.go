@@ -197,3 +197,64 @@ func TestFragmenter(t *testing.T) {
 		t.Fatal("NeedsFragments")
 	}
 }
+
+// SPEC §12.8: "a placeholder on a lane whose partial message is reliable
+// ends that message", an exception to §10.3 rule 4; nothing else does.
+func TestReassemblerExpiredPlaceholder(t *testing.T) {
+	d := NewDecoder()
+	r := NewReassembler(DefaultReassemblyLimits())
+	tmpl := Frame{Type: protocol.FrameDirect, Flags: protocol.FlagReliable | protocol.FlagExpiry | protocol.FlagAppAck,
+		Lane: 3, Name: []byte("peer"), TTL: 5000}
+	frags := fragmentsOf(tmpl, bytes.Repeat([]byte("z"), 30), 10, 4)
+	for i := range frags {
+		frags[i].Seq = uint64(20 + i)
+	}
+	placeholder := Frame{Type: protocol.FrameDirect, Flags: protocol.FlagReliable | protocol.FlagExpiry, Lane: 3, Seq: 21, Name: []byte("peer")}
+
+	first := encodeDecode(t, &d, frags[0])
+	if _, done, err := r.Add(&first, 1); done || err != nil || r.Partial() != 1 || r.Reserved() != 30 {
+		t.Fatalf("first fragment: done=%v err=%v partial=%d reserved=%d", done, err, r.Partial(), r.Reserved())
+	}
+	ph := encodeDecode(t, &d, placeholder)
+	msg, done, err := r.Add(&ph, 2)
+	if err != nil || !done || len(msg) != 0 || r.Partial() != 0 || r.Reserved() != 0 {
+		t.Fatalf("placeholder: msg=%q done=%v err=%v partial=%d reserved=%d", msg, done, err, r.Partial(), r.Reserved())
+	}
+	if _, ok := r.NextDeadline(); ok {
+		t.Fatal("a deadline is left for the ended message")
+	}
+	// The message's last fragment, had it come, would now be a fragment
+	// without a first one: the lane starts afresh.
+	last := encodeDecode(t, &d, frags[2])
+	if _, _, err := r.Add(&last, 3); err != ErrFragmentOrder {
+		t.Fatalf("fragment after the placeholder: err=%v, want ErrFragmentOrder", err)
+	}
+
+	// Not placeholders: they interrupt the partial message, as before.
+	for name, bad := range map[string]Frame{
+		"with payload":    {Type: protocol.FrameDirect, Flags: protocol.FlagReliable | protocol.FlagExpiry, Lane: 3, Seq: 21, Name: []byte("peer"), Payload: []byte("x")},
+		"ttl 1":           {Type: protocol.FrameDirect, Flags: protocol.FlagReliable | protocol.FlagExpiry, Lane: 3, Seq: 21, Name: []byte("peer"), TTL: 1},
+		"unreliable":      {Type: protocol.FrameDirect, Flags: protocol.FlagExpiry, Lane: 3, Name: []byte("peer")},
+		"without expiry":  {Type: protocol.FrameDirect, Flags: protocol.FlagReliable, Lane: 3, Seq: 21, Name: []byte("peer")},
+		"unreliable part": {},
+	} {
+		r := NewReassembler(DefaultReassemblyLimits())
+		start := first
+		if name == "unreliable part" {
+			// A placeholder never ends an unreliable partial message.
+			un := frags[0]
+			un.Flags &^= protocol.FlagReliable | protocol.FlagAppAck
+			start, bad = encodeDecode(t, &d, un), placeholder
+		}
+		if _, _, err := r.Add(&start, 1); err != nil {
+			t.Fatalf("%s: first fragment: %v", name, err)
+		}
+		g := encodeDecode(t, &d, bad)
+		if _, _, err := r.Add(&g, 2); err != ErrFragmentInterrupt {
+			t.Errorf("%s: err=%v, want ErrFragmentInterrupt", name, err)
+		}
+		if r.Partial() != 1 {
+			t.Errorf("%s: partial message lost", name)
+		}
+	}
+}

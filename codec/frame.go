@@ -27,15 +27,24 @@ import (
 //	PUBLISH: Corr (32) | TopicLen (16) | Topic
 //	DIRECT:  Corr (32) | PeerLen (16) | Peer
 //	then:    [Seq (64)] [MsgID (32) | Offset (32) | Total (32)] [TTL (32)] | Payload
+//
+// The delivery frames (SPEC §7.7, §7.8) have fixed bodies:
+//
+//	CONFIRM:    ConfirmLane (8) | Verdict (8) | Reserved (16) | Seq (64)
+//	GAP_REPORT: Delivered | DroppedCount | DroppedBytes | DroppedAge | Expired (5 × 64)
 type Frame struct {
 	Type  protocol.FrameType
 	Flags protocol.Flags
 	Lane  protocol.Lane
 
-	// AckLane is the lane an ACK acknowledges (SPEC §7.2).
+	// AckLane is the lane an ACK acknowledges (SPEC §7.2), and the
+	// ConfirmLane of a CONFIRM: the lane of the message it answers (§7.7).
 	AckLane protocol.Lane
 	// Options of a SUBSCRIBE; reserved, zero in FERRY/1 (SPEC §7.5).
 	Options uint8
+	// Verdict of a CONFIRM (SPEC §7.7). It sits in what would otherwise be
+	// padding: Frame did not grow for it.
+	Verdict protocol.Verdict
 	// Code of an ERROR, GOAWAY or RESULT (SPEC §13).
 	Code protocol.ErrorCode
 	// Count of the inner frames of a BATCH (SPEC §9).
@@ -55,7 +64,9 @@ type Frame struct {
 	// AckDelay is an ACK's delay in microseconds (SPEC §7.2).
 	AckDelay uint32
 
-	// Seq is a reliable message's sequence number (FlagReliable, SPEC §12).
+	// Seq is a reliable message's sequence number (FlagReliable, SPEC §12),
+	// and for a CONFIRM the Seq of the frame that completed the message it
+	// answers (SPEC §7.7).
 	Seq uint64
 	// Opaque is the value a PING carries and its PONG echoes (SPEC §7.1).
 	Opaque uint64
@@ -67,8 +78,8 @@ type Frame struct {
 	Name []byte
 	// Payload is the message payload (still compressed when FlagCompressed
 	// is set), the inner frames of a BATCH, the reason of ERROR and GOAWAY,
-	// the detail of RESULT, and the whole body of HELLO and WELCOME (parse
-	// it with ParseHello or ParseWelcome).
+	// the detail of RESULT, and the whole body of HELLO, WELCOME and
+	// GAP_REPORT (parse it with ParseHello, ParseWelcome or ParseGapReport).
 	Payload []byte
 }
 
@@ -144,6 +155,10 @@ func (d *Decoder) checkHeader(t protocol.FrameType, fl protocol.Flags, laneByte 
 	if fl&^protocol.AllowedFlags(t) != 0 {
 		return ErrReservedFlags
 	}
+	// SPEC §3.3: APP_ACK only together with RELIABLE.
+	if fl&protocol.FlagAppAck != 0 && fl&protocol.FlagReliable == 0 {
+		return ErrAppAckUnreliable
+	}
 	if laneByte&^protocol.LaneMask != 0 {
 		return ErrReservedBits
 	}
@@ -194,6 +209,34 @@ func (f *Frame) parseBody(b []byte) error {
 		f.AckDelay = be.Uint32(b[4:])
 		f.Cumulative = be.Uint64(b[8:])
 		f.Selective = be.Uint64(b[16:])
+		return nil
+	case protocol.FrameConfirm:
+		if len(b) < confirmLen {
+			return ErrTruncatedBody
+		}
+		if len(b) > confirmLen {
+			return ErrTrailingBytes
+		}
+		if b[2] != 0 || b[3] != 0 {
+			return ErrReservedBits
+		}
+		// SPEC §7.7: ConfirmLane 1 to 3, Verdict 0 or 1, Seq at least 1.
+		f.AckLane = protocol.Lane(b[0])
+		f.Verdict = protocol.Verdict(b[1])
+		f.Seq = be.Uint64(b[4:])
+		if f.AckLane < protocol.LaneInteractive || f.AckLane >= protocol.NumLanes || !f.Verdict.Known() || f.Seq == 0 {
+			return ErrBadValue
+		}
+		return nil
+	case protocol.FrameGapReport:
+		// SPEC §7.8: exactly five counters; every value is valid.
+		if len(b) < GapReportLen {
+			return ErrTruncatedBody
+		}
+		if len(b) > GapReportLen {
+			return ErrTrailingBytes
+		}
+		f.Payload = b
 		return nil
 	case protocol.FrameBatch:
 		if len(b) < 4 {
@@ -280,7 +323,10 @@ func (f *Frame) parseBody(b []byte) error {
 	return ErrUnknownType
 }
 
-const ackLen = 24
+const (
+	ackLen     = 24
+	confirmLen = 12
+)
 
 func nameLimit(t protocol.FrameType) int {
 	if t == protocol.FrameDirect {
@@ -361,6 +407,19 @@ func (f *Frame) parseOptional(b []byte) error {
 	return nil
 }
 
+// IsExpiredPlaceholder reports whether f is the stand-in a sender replays,
+// after a session resumes, for a reliable frame whose message expired while
+// unacknowledged (SPEC §12.8): a message frame, RELIABLE and EXPIRY with a
+// TTL of 0, neither FRAGMENT nor COMPRESSED, with no payload. It fills its
+// Seq; the receiver acknowledges it and drops it as expired (§6.4), and it
+// ends a partial reliable message on its lane instead of interrupting it
+// (§10.3 rule 4).
+func (f *Frame) IsExpiredPlaceholder() bool {
+	const mask = protocol.FlagReliable | protocol.FlagExpiry | protocol.FlagFragment | protocol.FlagCompressed
+	return f.Type.IsMessage() && f.Flags&mask == protocol.FlagReliable|protocol.FlagExpiry &&
+		f.TTL == 0 && len(f.Payload) == 0
+}
+
 // fieldsLen is the size of the body before the payload (for SUBSCRIBE and
 // UNSUBSCRIBE, before the pattern).
 func (f *Frame) fieldsLen() int {
@@ -369,6 +428,8 @@ func (f *Frame) fieldsLen() int {
 		return 8
 	case protocol.FrameAck:
 		return ackLen
+	case protocol.FrameConfirm:
+		return confirmLen
 	case protocol.FrameBatch, protocol.FrameError, protocol.FrameUnsubscribe:
 		return 4
 	case protocol.FrameGoAway, protocol.FrameResult, protocol.FrameData:
@@ -444,6 +505,9 @@ func (f *Frame) AppendHeader(b []byte) []byte {
 		b = be.AppendUint32(b, f.AckDelay)
 		b = be.AppendUint64(b, f.Cumulative)
 		b = be.AppendUint64(b, f.Selective)
+	case protocol.FrameConfirm:
+		b = append(b, byte(f.AckLane), byte(f.Verdict), 0, 0)
+		b = be.AppendUint64(b, f.Seq)
 	case protocol.FrameBatch:
 		b = be.AppendUint16(b, f.Count)
 		b = append(b, 0, 0)
@@ -505,6 +569,9 @@ func (f *Frame) Check(maxFrameSize int) error {
 	if f.Flags&^protocol.AllowedFlags(f.Type) != 0 {
 		return ErrReservedFlags
 	}
+	if f.Flags&protocol.FlagAppAck != 0 && f.Flags&protocol.FlagReliable == 0 {
+		return ErrAppAckUnreliable
+	}
 	if !protocol.LaneAllowed(f.Type, f.Lane) {
 		return ErrBadLane
 	}
@@ -533,6 +600,17 @@ func (f *Frame) Check(maxFrameSize int) error {
 	case protocol.FrameAck:
 		if f.AckLane < protocol.LaneInteractive || f.AckLane >= protocol.NumLanes {
 			return ErrBadValue
+		}
+	case protocol.FrameConfirm:
+		if f.AckLane < protocol.LaneInteractive || f.AckLane >= protocol.NumLanes || !f.Verdict.Known() || f.Seq == 0 {
+			return ErrBadValue
+		}
+	case protocol.FrameGapReport:
+		if len(f.Payload) < GapReportLen {
+			return ErrTruncatedBody
+		}
+		if len(f.Payload) > GapReportLen {
+			return ErrTrailingBytes
 		}
 	case protocol.FrameBatch:
 		if f.Count == 0 || f.Count > protocol.MaxBatchFrames {

@@ -145,11 +145,92 @@ func TestDecodeTable(t *testing.T) {
 		{"ping short", truncateFrame(ping.Append(nil), 1), 4096, ErrTruncatedBody},
 		{"ping long", appendToFrame(ping.Append(nil), 1), 4096, ErrTrailingBytes},
 		{"compressed off", (&Frame{Type: protocol.FrameData, Flags: protocol.FlagCompressed, Lane: 1, Payload: snappyRef}).Append(nil), 4096, ErrCompressionOff},
+
+		// SPEC §3.3: APP_ACK only together with RELIABLE, checked with
+		// the header (§3.5 stage 2.2), before the body is complete.
+		{"app ack alone", withByte(enc(appAckData), 5, byte(protocol.FlagAppAck)), 4096, ErrAppAckUnreliable},
+		{"app ack alone, header only", withByte(enc(appAckData), 5, byte(protocol.FlagAppAck))[:7], 4096, ErrAppAckUnreliable},
+		{"app ack on confirm", withByte(enc(confirmProcessed), 5, byte(protocol.FlagAppAck)), 4096, ErrReservedFlags},
+		{"app ack with reliable", enc(appAckData), 4096, nil},
+
+		// SPEC §7.7: CONFIRM, body exactly 12 bytes.
+		{"confirm", enc(confirmProcessed), 4096, nil},
+		{"confirm short", truncateFrame(enc(confirmProcessed), 1), 4096, ErrTruncatedBody},
+		{"confirm empty", truncateFrame(enc(confirmProcessed), 12), 4096, ErrTruncatedBody},
+		{"confirm long", appendToFrame(enc(confirmProcessed), 0), 4096, ErrTrailingBytes},
+		{"confirm lane 0", withByte(enc(confirmProcessed), 7, 0), 4096, ErrBadValue},
+		{"confirm lane 4", withByte(enc(confirmProcessed), 7, 4), 4096, ErrBadValue},
+		{"confirm lane 255", withByte(enc(confirmProcessed), 7, 0xff), 4096, ErrBadValue},
+		{"confirm verdict 2", withByte(enc(confirmProcessed), 8, 2), 4096, ErrBadValue},
+		{"confirm verdict 255", withByte(enc(confirmProcessed), 8, 0xff), 4096, ErrBadValue},
+		{"confirm reserved hi", withByte(enc(confirmProcessed), 9, 1), 4096, ErrReservedBits},
+		{"confirm reserved lo", withByte(enc(confirmProcessed), 10, 0x80), 4096, ErrReservedBits},
+		{"confirm seq 0", withByte(enc(confirmProcessed), 18, 0), 4096, ErrBadValue},
+		{"confirm on lane 3", withByte(enc(confirmProcessed), 6, 3), 4096, ErrBadLane},
+		{"confirm reliable flag", withByte(enc(confirmProcessed), 5, byte(protocol.FlagReliable)), 4096, ErrReservedFlags},
+
+		// SPEC §7.8: GAP_REPORT, body exactly 40 bytes.
+		{"gap report", AppendGapReport(nil, gapReport), 4096, nil},
+		{"gap report short", truncateFrame(AppendGapReport(nil, gapReport), 1), 4096, ErrTruncatedBody},
+		{"gap report empty", truncateFrame(AppendGapReport(nil, gapReport), GapReportLen), 4096, ErrTruncatedBody},
+		{"gap report long", appendToFrame(AppendGapReport(nil, gapReport), 0), 4096, ErrTrailingBytes},
+		{"gap report flag", withByte(AppendGapReport(nil, gapReport), 5, byte(protocol.FlagExpiry)), 4096, ErrReservedFlags},
+		{"gap report on lane 1", withByte(AppendGapReport(nil, gapReport), 6, 1), 4096, ErrBadLane},
+
+		// SPEC §4.2: the first unassigned type after them.
+		{"type 0x11", withByte(ping.Append(nil), 4, 0x11), 4096, ErrUnknownType},
 	}
 	for _, tt := range tests {
 		d := Decoder{MaxFrameSize: tt.max}
 		if _, _, err := d.Decode(tt.in); err != tt.want {
 			t.Errorf("%s: got %v, want %v", tt.name, err, tt.want)
+		}
+	}
+}
+
+// The fields of the delivery frames, decoded (SPEC §7.7, §7.8).
+func TestDecodeDeliveryFrames(t *testing.T) {
+	d := NewDecoder()
+	f, _, err := d.Decode(enc(Frame{Type: protocol.FrameConfirm, AckLane: 3, Verdict: protocol.ConfirmRejected, Seq: 1<<63 + 5}))
+	if err != nil || f.Type != protocol.FrameConfirm || f.AckLane != 3 || f.Verdict != protocol.ConfirmRejected || f.Seq != 1<<63+5 ||
+		f.Lane != 0 || f.Flags != 0 || f.Payload != nil {
+		t.Fatalf("CONFIRM decoded to %+v, %v", f, err)
+	}
+	f, _, err = d.Decode(AppendGapReport(nil, gapReport))
+	if err != nil || f.Type != protocol.FrameGapReport || len(f.Payload) != GapReportLen {
+		t.Fatalf("GAP_REPORT decoded to %+v, %v", f, err)
+	}
+	if g, err := ParseGapReport(f.Payload); err != nil || g != gapReport {
+		t.Fatalf("GAP_REPORT body %+v, %v", g, err)
+	}
+	f, _, err = d.Decode(enc(appAckData))
+	if err != nil || !f.Flags.Has(protocol.FlagReliable|protocol.FlagAppAck) || f.Seq != appAckData.Seq {
+		t.Fatalf("DATA with APP_ACK decoded to %+v, %v", f, err)
+	}
+}
+
+// SPEC §12.8: the expired placeholder, and what is not one.
+func TestIsExpiredPlaceholder(t *testing.T) {
+	ph := Frame{Type: protocol.FramePublish, Flags: protocol.FlagReliable | protocol.FlagExpiry, Lane: 1, Seq: 3, Name: []byte("t")}
+	mod := func(fn func(*Frame)) Frame { f := ph; fn(&f); return f }
+	tests := []struct {
+		name string
+		f    Frame
+		want bool
+	}{
+		{"placeholder", ph, true},
+		{"keeps RESPONSE", Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable | protocol.FlagExpiry | protocol.FlagResponse, Lane: 2, Corr: 1, Seq: 1}, true},
+		{"ttl 1", mod(func(f *Frame) { f.TTL = 1 }), false},
+		{"payload", mod(func(f *Frame) { f.Payload = []byte{0} }), false},
+		{"unreliable", mod(func(f *Frame) { f.Flags = protocol.FlagExpiry }), false},
+		{"no expiry", mod(func(f *Frame) { f.Flags = protocol.FlagReliable }), false},
+		{"fragment", mod(func(f *Frame) { f.Flags |= protocol.FlagFragment }), false},
+		{"compressed", mod(func(f *Frame) { f.Flags |= protocol.FlagCompressed }), false},
+		{"not a message", Frame{Type: protocol.FrameConfirm, Flags: protocol.FlagReliable | protocol.FlagExpiry}, false},
+	}
+	for _, tt := range tests {
+		if got := tt.f.IsExpiredPlaceholder(); got != tt.want {
+			t.Errorf("%s: got %v", tt.name, got)
 		}
 	}
 }
@@ -175,6 +256,17 @@ func TestCheckRejects(t *testing.T) {
 		{Type: protocol.FramePublish, Lane: 1, Name: make([]byte, protocol.MaxTopicLen+1)},
 		{Type: protocol.FrameData, Lane: 1, Flags: protocol.FlagFragment, Total: 4},
 		{Type: protocol.FrameData, Lane: 1, Payload: make([]byte, 5000)},
+		{Type: protocol.FrameData, Lane: 1, Flags: protocol.FlagAppAck},
+		{Type: protocol.FramePublish, Lane: 1, Flags: protocol.FlagAppAck | protocol.FlagExpiry, TTL: 1},
+		{Type: protocol.FrameConfirm, AckLane: 0, Seq: 1},
+		{Type: protocol.FrameConfirm, AckLane: 4, Seq: 1},
+		{Type: protocol.FrameConfirm, AckLane: 1, Verdict: 2, Seq: 1},
+		{Type: protocol.FrameConfirm, AckLane: 1},
+		{Type: protocol.FrameConfirm, AckLane: 1, Seq: 1, Lane: 1},
+		{Type: protocol.FrameConfirm, AckLane: 1, Seq: 1, Flags: protocol.FlagReliable},
+		{Type: protocol.FrameGapReport},
+		{Type: protocol.FrameGapReport, Payload: make([]byte, GapReportLen+1)},
+		{Type: protocol.FrameGapReport, Payload: make([]byte, GapReportLen), Lane: 2},
 	}
 	for i, f := range bad {
 		if err := f.Check(4096); err == nil {
@@ -218,12 +310,25 @@ func TestEffectiveLimits(t *testing.T) {
 	if EffectiveMaxMessageSize(0) != protocol.DefaultMaxMessageSize || EffectiveReceiveMax(0) != protocol.DefaultReceiveMax {
 		t.Fatal("defaults")
 	}
+	// SPEC §5.4.5: "values above 512 are read as 512".
+	for v, want := range map[uint16]int{1: 1, 32: 32, 256: 256, 512: 512, 513: 512, 65535: 512} {
+		if got := EffectiveReceiveMax(v); got != want {
+			t.Errorf("EffectiveReceiveMax(%d) = %d, want %d", v, got, want)
+		}
+	}
 }
 
 // The hot structs' sizes are pinned so growth is a decision, not an accident.
+// Verdict went into padding after Options: on 64-bit Frame is still 128.
 func TestFrameSize(t *testing.T) {
 	if s := unsafe.Sizeof(Frame{}); s > 128 {
 		t.Fatalf("Frame is %d bytes, want <= 128", s)
+	}
+	if unsafe.Sizeof(uintptr(0)) == 8 && unsafe.Sizeof(Frame{}) != 128 {
+		t.Fatalf("Frame is %d bytes on 64-bit, want 128", unsafe.Sizeof(Frame{}))
+	}
+	if off := unsafe.Offsetof(Frame{}.Verdict); off >= unsafe.Offsetof(Frame{}.Code) {
+		t.Fatalf("Verdict at offset %d, want it in the padding before Code", off)
 	}
 }
 
@@ -256,12 +361,21 @@ func randomFrame(rng interface {
 		f.Lane = protocol.Lane(rng.IntN(4))
 	}
 	f.Flags = protocol.AllowedFlags(t) & protocol.Flags(rng.Uint32()) &^ protocol.FlagCompressed
+	if f.Flags.Has(protocol.FlagAppAck) {
+		f.Flags |= protocol.FlagReliable // SPEC §3.3
+	}
 	switch t {
 	case protocol.FramePing, protocol.FramePong:
 		f.Opaque = rng.Uint64()
 	case protocol.FrameAck:
 		f.AckLane = protocol.Lane(1 + rng.IntN(3))
 		f.AckDelay, f.Cumulative, f.Selective = rng.Uint32(), rng.Uint64(), rng.Uint64()
+	case protocol.FrameConfirm:
+		f.AckLane = protocol.Lane(1 + rng.IntN(3))
+		f.Verdict = protocol.Verdict(rng.IntN(2))
+		f.Seq = max(rng.Uint64(), 1)
+	case protocol.FrameGapReport:
+		f.Payload = GapReport{rng.Uint64(), rng.Uint64(), rng.Uint64(), rng.Uint64(), rng.Uint64()}.Append(nil)
 	case protocol.FrameError, protocol.FrameGoAway, protocol.FrameResult:
 		f.Code = protocol.ErrorCode(rng.Uint32())
 		f.ReconnectAfter = map[bool]uint32{true: rng.Uint32()}[t == protocol.FrameGoAway]

@@ -53,6 +53,20 @@ func messageSeeds(f *testing.F) {
 // is a protocol error with a defined code. Nothing past the limit is read.
 func FuzzDecode(f *testing.F) {
 	vectorSeeds(f)
+	// The delivery frames at their edges (SPEC §7.7, §7.8, §12): the
+	// mutator reaches the errors from these in one byte.
+	for _, fr := range []Frame{
+		{Type: protocol.FrameConfirm, AckLane: 1, Verdict: protocol.ConfirmProcessed, Seq: 1},
+		{Type: protocol.FrameConfirm, AckLane: 3, Verdict: protocol.ConfirmRejected, Seq: 1<<64 - 1},
+		{Type: protocol.FrameGapReport, Payload: GapReport{1, 2, 3, 4, 5}.Append(nil)},
+		{Type: protocol.FrameData, Flags: protocol.FlagReliable | protocol.FlagAppAck | protocol.FlagExpiry, Lane: 3, Seq: 1, TTL: 1, Payload: []byte("a")},
+		{Type: protocol.FrameDirect, Flags: protocol.FlagReliable | protocol.FlagAppAck | protocol.FlagFragment, Lane: 2, Seq: 9, MsgID: 1, Total: 3, Name: []byte("p"), Payload: []byte("ab")},
+		{Type: protocol.FramePublish, Flags: protocol.FlagReliable | protocol.FlagExpiry, Lane: 1, Seq: 4, Name: []byte("t")},
+	} {
+		f.Add(fr.Append(nil))
+	}
+	f.Add(withByte(AppendGapReport(nil, GapReport{}), 3, GapReportLen+protocol.MinLength+1))
+	f.Add(batchOf(2, enc(Frame{Type: protocol.FrameConfirm, AckLane: 2, Seq: 7}), AppendGapReport(nil, GapReport{Expired: 1})))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d := Decoder{MaxFrameSize: 4096, Compression: true}
 		fr, n, err := d.Decode(b)
@@ -77,6 +91,14 @@ func FuzzDecode(f *testing.F) {
 		if fr.Len() != n {
 			t.Fatalf("Len %d, consumed %d", fr.Len(), n)
 		}
+		// What decodes, Check accepts: the two apply the same rules.
+		if err := fr.Check(d.MaxFrameSize); err != nil {
+			t.Fatalf("decoded %s fails Check: %v", fr.Type, err)
+		}
+		// SPEC §3.3: APP_ACK only with RELIABLE.
+		if fr.Flags.Has(protocol.FlagAppAck) && !fr.Flags.Has(protocol.FlagReliable) {
+			t.Fatal("APP_ACK without RELIABLE decoded")
+		}
 		// The receiver's further steps on this one frame.
 		switch fr.Type {
 		case protocol.FrameHello:
@@ -86,6 +108,17 @@ func FuzzDecode(f *testing.F) {
 		case protocol.FrameWelcome:
 			if w, err := ParseWelcome(fr.Payload); err == nil && !bytes.Equal(w.Append(nil), fr.Payload) {
 				t.Fatal("WELCOME does not re-encode")
+			}
+		case protocol.FrameConfirm:
+			// SPEC §7.7: ConfirmLane 1 to 3, Verdict 0 or 1, Seq ≥ 1.
+			if fr.AckLane < 1 || fr.AckLane > 3 || !fr.Verdict.Known() || fr.Seq == 0 || n != protocol.HeaderSize+confirmLen {
+				t.Fatalf("CONFIRM out of range: %+v", fr)
+			}
+		case protocol.FrameGapReport:
+			// SPEC §7.8: exactly 40 bytes, every value valid.
+			g, err := ParseGapReport(fr.Payload)
+			if err != nil || !bytes.Equal(AppendGapReport(nil, g), b[:n]) {
+				t.Fatalf("GAP_REPORT body does not round-trip: %v", err)
 			}
 		}
 	})

@@ -295,10 +295,14 @@ func EffectiveMaxMessageSize(v uint32) int {
 }
 
 // EffectiveReceiveMax turns an announced ReceiveMax into the window it
-// means: 0 is the default.
+// means (SPEC §5.4.5): 0 is the default, values above the maximum are read
+// as the maximum.
 func EffectiveReceiveMax(v uint16) int {
-	if v == 0 {
+	switch {
+	case v == 0:
 		return protocol.DefaultReceiveMax
+	case v > protocol.MaxReceiveMax:
+		return protocol.MaxReceiveMax
 	}
 	return int(v)
 }

@@ -89,6 +89,13 @@ func batchOf(count uint16, inner ...[]byte) []byte {
 	return enc(f)
 }
 
+// The delivery frames of SPEC §7.7, §7.8 and §12.
+var (
+	confirmProcessed = Frame{Type: protocol.FrameConfirm, AckLane: 1, Verdict: protocol.ConfirmProcessed, Seq: 2}
+	gapReport        = GapReport{Delivered: 7, DroppedCount: 2, DroppedBytes: 1, DroppedAge: 0, Expired: 3}
+	appAckData       = Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable | protocol.FlagAppAck, Lane: 1, Route: 9, Seq: 2, Payload: []byte("do")}
+)
+
 var (
 	innerAck  = enc(Frame{Type: protocol.FrameAck, AckLane: 2, AckDelay: 250, Cumulative: 9, Selective: 0x5})
 	innerData = enc(Frame{Type: protocol.FrameData, Lane: 2, Route: 3, Payload: []byte("move")})
@@ -188,6 +195,51 @@ func frameCases() []frameCase {
 		{name: "result-ok", section: "§7.6", frame: p(Frame{Type: protocol.FrameResult, Corr: 11})},
 		{name: "result-error", section: "§7.6", frame: p(Frame{Type: protocol.FrameResult, Lane: 1, Corr: 8, Code: protocol.CodeNoSuchClient, Payload: []byte("player-2")})},
 
+		// §7.7, §7.8, §12: the delivery revision.
+		{name: "data-reliable-app-ack", section: "§12.10", comment: "the receiving application is asked to confirm processing; the vector confirm-processed answers it",
+			frame: p(appAckData)},
+		{name: "publish-app-ack-expiry", section: "§12.10", frame: p(Frame{Type: protocol.FramePublish,
+			Flags: protocol.FlagReliable | protocol.FlagExpiry | protocol.FlagAppAck, Lane: 2, Corr: 4, Seq: 31, TTL: 60_000,
+			Name: []byte("orders/eu"), Payload: []byte(`{"id":1}`)})},
+		{name: "direct-app-ack-fragment", section: "§12.10", comment: "APP_ACK is set on every fragment; the CONFIRM names the Seq of the last",
+			frame: p(Frame{Type: protocol.FrameDirect, Flags: protocol.FlagReliable | protocol.FlagFragment | protocol.FlagAppAck, Lane: 3,
+				Seq: 5, MsgID: 2, Offset: 0, Total: 20, Name: []byte("device-4"), Payload: []byte("0123456789")})},
+		{name: "data-expired-placeholder", section: "§12.8", comment: "replayed in place of a reliable frame whose message expired: TTL 0, no payload; the receiver acknowledges Seq 12 and drops it",
+			frame: p(Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable | protocol.FlagExpiry, Lane: 2, Route: 4, Seq: 12})},
+		{name: "confirm-processed", section: "§7.7", frame: p(confirmProcessed)},
+		{name: "confirm-rejected", section: "§7.7", frame: p(Frame{Type: protocol.FrameConfirm, AckLane: 3, Verdict: protocol.ConfirmRejected, Seq: 1 << 40})},
+		{name: "gap-report", section: "§7.8", frame: p(Frame{Type: protocol.FrameGapReport, Payload: gapReport.Append(nil)})},
+		{name: "gap-report-nothing-lost", section: "§7.8", frame: p(Frame{Type: protocol.FrameGapReport, Payload: GapReport{Delivered: 1000}.Append(nil)})},
+		{name: "batch-ack-and-confirm", section: "§9.4", comment: "control frames piggybacked in one batch on lane 0",
+			frame: p(Frame{Type: protocol.FrameBatch, Count: 2, Payload: bytes.Join([][]byte{innerAck, enc(confirmProcessed)}, nil)})},
+		{name: "confirm-truncated", section: "§7.7", build: func() []byte { return truncateFrame(enc(confirmProcessed), 1) }, err: "PROTOCOL_ERROR"},
+		{name: "confirm-trailing-byte", section: "§7.7", build: func() []byte { return appendToFrame(enc(confirmProcessed), 0) }, err: "PROTOCOL_ERROR"},
+		{name: "confirm-lane0", section: "§7.7", comment: "ConfirmLane 0: lane 0 carries no messages",
+			build: func() []byte { return withByte(enc(confirmProcessed), 7, 0) }, err: "PROTOCOL_ERROR"},
+		{name: "confirm-lane4", section: "§7.7", build: func() []byte { return withByte(enc(confirmProcessed), 7, 4) }, err: "PROTOCOL_ERROR"},
+		{name: "confirm-bad-verdict", section: "§7.7", build: func() []byte { return withByte(enc(confirmProcessed), 8, 2) }, err: "PROTOCOL_ERROR"},
+		{name: "confirm-reserved-field", section: "§7.7", build: func() []byte { return withByte(enc(confirmProcessed), 10, 1) }, err: "PROTOCOL_ERROR"},
+		{name: "confirm-seq-zero", section: "§7.7", build: func() []byte { return withByte(enc(confirmProcessed), 18, 0) }, err: "PROTOCOL_ERROR"},
+		{name: "confirm-with-flag", section: "§7.7", build: func() []byte { return withByte(enc(confirmProcessed), 5, byte(protocol.FlagAppAck)) }, err: "PROTOCOL_ERROR"},
+		{name: "confirm-on-lane1", section: "§8.1", build: func() []byte { return withByte(enc(confirmProcessed), 6, 1) }, err: "PROTOCOL_ERROR"},
+		{name: "gap-report-truncated", section: "§7.8", build: func() []byte {
+			return truncateFrame(enc(Frame{Type: protocol.FrameGapReport, Payload: gapReport.Append(nil)}), 8)
+		}, err: "PROTOCOL_ERROR"},
+		{name: "gap-report-trailing-byte", section: "§7.8", build: func() []byte {
+			return appendToFrame(enc(Frame{Type: protocol.FrameGapReport, Payload: gapReport.Append(nil)}), 0)
+		}, err: "PROTOCOL_ERROR"},
+		{name: "gap-report-with-flag", section: "§7.8", build: func() []byte {
+			return withByte(enc(Frame{Type: protocol.FrameGapReport, Payload: gapReport.Append(nil)}), 5, byte(protocol.FlagReliable))
+		}, err: "PROTOCOL_ERROR"},
+		{name: "gap-report-on-lane2", section: "§8.1", build: func() []byte {
+			return withByte(enc(Frame{Type: protocol.FrameGapReport, Payload: gapReport.Append(nil)}), 6, 2)
+		}, err: "PROTOCOL_ERROR"},
+		{name: "app-ack-without-reliable", section: "§3.3", build: func() []byte { return withByte(data, 5, byte(protocol.FlagAppAck)) }, err: "PROTOCOL_ERROR"},
+		{name: "app-ack-with-expiry-without-reliable", section: "§3.3", build: func() []byte {
+			return enc(Frame{Type: protocol.FramePublish, Flags: protocol.FlagExpiry | protocol.FlagAppAck, Lane: 2, TTL: 100, Name: []byte("t"), Payload: []byte("x")})
+		}, err: "PROTOCOL_ERROR"},
+		{name: "batch-inner-app-ack-without-reliable", section: "§9.2", build: func() []byte { return batchOf(1, withByte(innerData, 5, byte(protocol.FlagAppAck))) }, err: "PROTOCOL_ERROR"},
+
 		// §9: batches.
 		{name: "batch", section: "§9", frame: p(Frame{Type: protocol.FrameBatch, Lane: 2, Count: 3, Payload: bytes.Join([][]byte{innerAck, innerData, innerPub}, nil)})},
 		{name: "batch-compressed", section: "§9", compression: true, frame: p(Frame{Type: protocol.FrameBatch, Flags: protocol.FlagCompressed, Lane: 1, Count: 8,
@@ -241,10 +293,10 @@ func frameCases() []frameCase {
 			build: func() []byte { return []byte{0x00, 0x00, 0x0f, 0xfc, byte(protocol.FrameData), 0, 1} }, needMore: true},
 		{name: "length-below-minimum", section: "§3.2", build: func() []byte { return []byte{0, 0, 0, 2, 3, 0} }, err: "PROTOCOL_ERROR"},
 		{name: "type-zero", section: "§4", build: func() []byte { return withByte(ping, 4, 0x00) }, err: "PROTOCOL_ERROR"},
-		{name: "type-reserved-confirm", section: "§4", build: func() []byte { return withByte(ping, 4, 0x0f) }, err: "PROTOCOL_ERROR"},
+		{name: "type-reserved-0x11", section: "§4.2", comment: "the first type after GAP_REPORT", build: func() []byte { return withByte(ping, 4, 0x11) }, err: "PROTOCOL_ERROR"},
 		{name: "type-unknown", section: "§4", build: func() []byte { return withByte(ping, 4, 0x7e) }, err: "PROTOCOL_ERROR"},
 		{name: "flags-on-ping", section: "§3.3", build: func() []byte { return withByte(ping, 5, 0x01) }, err: "PROTOCOL_ERROR"},
-		{name: "flag-reserved-0x20", section: "§3.3", build: func() []byte { return withByte(data, 5, 0x20) }, err: "PROTOCOL_ERROR"},
+		{name: "flag-reserved-0x40", section: "§3.3", build: func() []byte { return withByte(data, 5, 0x40) }, err: "PROTOCOL_ERROR"},
 		{name: "flag-response-on-publish", section: "§3.3", build: func() []byte { return withByte(innerPub, 5, 0x08) }, err: "PROTOCOL_ERROR"},
 		{name: "lane-reserved-bits", section: "§3.4", build: func() []byte { return withByte(data, 6, 0x05) }, err: "PROTOCOL_ERROR"},
 		{name: "data-on-lane0", section: "§8.1", build: func() []byte { return withByte(data, 6, 0) }, err: "PROTOCOL_ERROR"},
@@ -386,6 +438,16 @@ func msgCases() []msgCase {
 		compFrags[i].Payload = AppendCompressed(nil, compFrags[i].Payload)
 	}
 	lane1 := Frame{Type: protocol.FrameData, Lane: 1, Route: 2, Payload: []byte("fire")}
+	// A reliable message with an expiry, interrupted after two of its three
+	// fragments; on resume it has expired, so its third Seq is replayed as
+	// an expired placeholder (SPEC §12.8).
+	relT := Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable | protocol.FlagExpiry, Lane: 2, Route: 8, TTL: 60_000}
+	relFrags := fragmentsOf(relT, msg40, 16, 3)
+	for i := range relFrags {
+		relFrags[i].Seq = uint64(7 + i)
+	}
+	placeholder := Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable | protocol.FlagExpiry, Lane: 2, Route: 8, Seq: 9}
+	next := Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable, Lane: 2, Route: 8, Seq: 10, Payload: []byte("next")}
 	m40 := vecMessage{Type: "DATA", Lane: 3, Route: 8, PayloadHex: hexs(msg40)}
 	mod := func(f Frame, fn func(*Frame)) Frame { fn(&f); return f }
 	return []msgCase{
@@ -424,5 +486,13 @@ func msgCases() []msgCase {
 			frames: frags[:1], err: "MESSAGE_TOO_LARGE"},
 		{name: "fragment-huge-total", section: "§10.4", comment: "a first fragment claiming a 4 GiB message",
 			frames: []Frame{mod(frags[0], func(f *Frame) { f.Total = 0xffffffff })}, err: "MESSAGE_TOO_LARGE"},
+		{name: "expired-placeholder-ends-partial", section: "§12.8", comment: "Seq 7 and 8 began a reliable message; it expired before the session resumed, so Seq 9 is replayed as an expired placeholder, which ends the partial message; both are dropped as expired",
+			frames: []Frame{relFrags[0], relFrags[1], placeholder, next}, messages: []vecMessage{{Type: "DATA", Lane: 2, Route: 8, PayloadHex: hexs([]byte("next"))}}},
+		{name: "expired-placeholder-alone", section: "§12.8", comment: "a placeholder on a lane with no partial message: dropped as expired",
+			frames: []Frame{placeholder, next}, messages: []vecMessage{{Type: "DATA", Lane: 2, Route: 8, PayloadHex: hexs([]byte("next"))}}},
+		{name: "placeholder-interrupts-unreliable-partial", section: "§10.3", comment: "only a reliable partial message is ended by a placeholder; an unreliable one dies with its connection and is never continued",
+			frames: []Frame{frags[0], mod(placeholder, func(f *Frame) { f.Lane = 3 })}, err: "PROTOCOL_ERROR"},
+		{name: "placeholder-with-payload-interrupts", section: "§10.3", comment: "TTL 0 with a payload is not a placeholder: it interrupts the partial message",
+			frames: []Frame{relFrags[0], mod(placeholder, func(f *Frame) { f.Payload = []byte("x") })}, err: "PROTOCOL_ERROR"},
 	}
 }

@@ -44,6 +44,8 @@ type vecFrame struct {
 	ReconnectAfter    uint32      `json:"reconnect_after_ms,omitempty"`
 	AckLane           uint8       `json:"ack_lane,omitempty"`
 	AckDelay          uint32      `json:"ack_delay_us,omitempty"`
+	ConfirmLane       uint8       `json:"confirm_lane,omitempty"`
+	Verdict           string      `json:"verdict,omitempty"`
 	Cumulative        uint64      `json:"cumulative,omitempty,string"`
 	Selective         uint64      `json:"selective,omitempty,string"`
 	Count             uint16      `json:"count,omitempty"`
@@ -58,7 +60,16 @@ type vecFrame struct {
 	DecodedPayloadHex string      `json:"decoded_payload_hex,omitempty"`
 	Hello             *vecHello   `json:"hello,omitempty"`
 	Welcome           *vecWelcome `json:"welcome,omitempty"`
+	GapReport         *vecGap     `json:"gap_report,omitempty"`
 	Frames            []vecFrame  `json:"frames,omitempty"`
+}
+
+type vecGap struct {
+	Delivered    uint64 `json:"delivered,string"`
+	DroppedCount uint64 `json:"dropped_count,string"`
+	DroppedBytes uint64 `json:"dropped_bytes,string"`
+	DroppedAge   uint64 `json:"dropped_age,string"`
+	Expired      uint64 `json:"expired,string"`
 }
 
 type vecHello struct {
@@ -154,6 +165,15 @@ func typeByName(n string) (protocol.FrameType, error) {
 	return 0, fmt.Errorf("unknown frame type %q", n)
 }
 
+func verdictByName(n string) (protocol.Verdict, error) {
+	for _, v := range protocol.Verdicts() {
+		if v.String() == n {
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown verdict %q", n)
+}
+
 func codeByName(n string) (protocol.ErrorCode, error) {
 	for _, c := range protocol.ErrorCodes() {
 		if c.String() == n {
@@ -198,6 +218,16 @@ func toVec(f *Frame, d *Decoder) (vecFrame, error) {
 		Cumulative: f.Cumulative, Selective: f.Selective, Count: f.Count, Options: f.Options, Opaque: f.Opaque,
 	}
 	switch f.Type {
+	case protocol.FrameConfirm:
+		v.AckLane, v.ConfirmLane, v.Verdict = 0, uint8(f.AckLane), f.Verdict.String()
+		return v, nil
+	case protocol.FrameGapReport:
+		g, err := ParseGapReport(f.Payload)
+		if err != nil {
+			return v, err
+		}
+		v.GapReport = &vecGap{g.Delivered, g.DroppedCount, g.DroppedBytes, g.DroppedAge, g.Expired}
+		return v, nil
 	case protocol.FrameError, protocol.FrameGoAway, protocol.FrameResult:
 		v.Code = f.Code.String()
 		if f.Type == protocol.FrameResult {
@@ -288,6 +318,14 @@ func fromVec(v *vecFrame) (Frame, error) {
 			return f, err
 		}
 	}
+	if v.ConfirmLane != 0 {
+		f.AckLane = protocol.Lane(v.ConfirmLane)
+	}
+	if v.Verdict != "" {
+		if f.Verdict, err = verdictByName(v.Verdict); err != nil {
+			return f, err
+		}
+	}
 	switch {
 	case v.Topic != "":
 		f.Name = []byte(v.Topic)
@@ -323,6 +361,11 @@ func fromVec(v *vecFrame) (Frame, error) {
 			return f, err
 		}
 		f.Payload = h.Append(nil)
+	}
+	if v.GapReport != nil {
+		g := GapReport{v.GapReport.Delivered, v.GapReport.DroppedCount, v.GapReport.DroppedBytes,
+			v.GapReport.DroppedAge, v.GapReport.Expired}
+		f.Payload = g.Append(nil)
 	}
 	if v.Welcome != nil {
 		w := Welcome{Version: v.Welcome.Version, Capabilities: v.Welcome.Capabilities,

@@ -149,6 +149,12 @@ func reassemble(framesHex []string, maxMessage int) ([]vecMessage, error) {
 		if err != nil {
 			return out, err
 		}
+		// SPEC Appendix A.3: no clock runs, but a TTL of 0 is expired on
+		// arrival (§6.4): such a message, an expired placeholder among
+		// them (§12.8), is dropped.
+		if done && f.Flags.Has(protocol.FlagExpiry) && f.TTL == 0 {
+			continue
+		}
 		if done {
 			m := vecMessage{Type: f.Type.String(), Lane: uint8(f.Lane), Route: f.Route, Corr: f.Corr, PayloadHex: hexs(msg)}
 			switch f.Type {

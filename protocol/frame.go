@@ -34,13 +34,13 @@ const (
 	FramePublish     FrameType = 0x0C
 	FrameDirect      FrameType = 0x0D
 	FrameResult      FrameType = 0x0E
-)
-
-// Reserved frame types that later revisions of FERRY/1 will define
-// (SPEC §4). Until then they are rejected like any unknown type.
-const (
-	FrameReservedConfirm   FrameType = 0x0F // application-level CONFIRM/NACK
-	FrameReservedGapReport FrameType = 0x10 // offline-queue gap report on resume
+	// FrameConfirm is the application's verdict on a message sent with
+	// APP_ACK (SPEC §7.7, §12.10). Lane 0, both directions.
+	FrameConfirm FrameType = 0x0F
+	// FrameGapReport tells a resuming client what became of the messages
+	// queued for it while it was away (SPEC §7.8, §12.9). Lane 0, server
+	// to client only.
+	FrameGapReport FrameType = 0x10
 )
 
 var frameTypeNames = [...]string{
@@ -58,6 +58,8 @@ var frameTypeNames = [...]string{
 	FramePublish:     "PUBLISH",
 	FrameDirect:      "DIRECT",
 	FrameResult:      "RESULT",
+	FrameConfirm:     "CONFIRM",
+	FrameGapReport:   "GAP_REPORT",
 }
 
 // Known reports whether t is a frame type defined by this revision.
@@ -112,6 +114,11 @@ const (
 	// FlagExpiry: a TTL (uint32 milliseconds) field follows (SPEC §6.4).
 	// DATA, PUBLISH, DIRECT.
 	FlagExpiry Flags = 0x10
+	// FlagAppAck: the sender asks the receiving application to confirm
+	// processing with a CONFIRM frame (SPEC §12.10). Adds no field. DATA,
+	// PUBLISH, DIRECT, and only together with FlagReliable: APP_ACK
+	// without RELIABLE is a PROTOCOL_ERROR (SPEC §3.3).
+	FlagAppAck Flags = 0x20
 )
 
 var flagNames = [...]struct {
@@ -123,6 +130,7 @@ var flagNames = [...]struct {
 	{FlagFragment, "FRAGMENT"},
 	{FlagResponse, "RESPONSE"},
 	{FlagExpiry, "EXPIRY"},
+	{FlagAppAck, "APP_ACK"},
 }
 
 // Has reports whether every bit of g is set in f.
@@ -161,9 +169,11 @@ func FlagNames() map[Flags]string {
 	return m
 }
 
-const messageFlags = FlagCompressed | FlagReliable | FlagFragment | FlagExpiry
+const messageFlags = FlagCompressed | FlagReliable | FlagFragment | FlagExpiry | FlagAppAck
 
-// AllowedFlags returns the flag bits frame type t may set (SPEC §3.3).
+// AllowedFlags returns the flag bits frame type t may set (SPEC §3.3). A
+// bit being allowed does not make every combination valid: FlagAppAck
+// needs FlagReliable (see FlagsValid).
 func AllowedFlags(t FrameType) Flags {
 	switch t {
 	case FrameData:
@@ -174,6 +184,16 @@ func AllowedFlags(t FrameType) Flags {
 		return FlagCompressed
 	}
 	return 0
+}
+
+// FlagsValid reports whether frame type t may carry exactly the flags f:
+// every bit allowed for t (AllowedFlags) and, SPEC §3.3, APP_ACK only
+// together with RELIABLE.
+func FlagsValid(t FrameType, f Flags) bool {
+	if f&^AllowedFlags(t) != 0 {
+		return false
+	}
+	return f&FlagAppAck == 0 || f&FlagReliable != 0
 }
 
 // Lane is the priority class of a frame, the low two bits of the lane byte

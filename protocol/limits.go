@@ -40,12 +40,27 @@ const (
 	// DefaultHeartbeatMs is the heartbeat interval K a server uses when
 	// the client proposes none (SPEC §7).
 	DefaultHeartbeatMs = 30_000
-	// DefaultReceiveMax is the in-flight window of reliable messages per
-	// lane a side announces by default (SPEC §5.4.5, §12).
+	// DefaultReceiveMax is the in-flight window of reliable frames per
+	// lane that an announced ReceiveMax of 0 means (SPEC §5.4.5, §12.5).
 	DefaultReceiveMax = 256
-	// DefaultSessionExpirySec is the session expiry a server grants by
-	// default (SPEC §5.4).
+	// MaxReceiveMax is the largest window ReceiveMax can grant: a larger
+	// announcement is read as this value (SPEC §5.4.5).
+	MaxReceiveMax = 512
+	// DefaultSessionExpirySec is the session expiry a server grants when
+	// the client asks for its default (SPEC §5.4.6).
 	DefaultSessionExpirySec = 120
+	// DefaultMaxSessionExpirySec is the longest session expiry a server
+	// grants unless configured otherwise; requests are clamped to it
+	// (SPEC §5.4.6).
+	DefaultMaxSessionExpirySec = 3600
+)
+
+// Delivery timing that peers rely on, SPEC §12.4 and §12.6.
+const (
+	// MaxAckDelayMs is the longest a receiver holds an ACK after the
+	// arrival of the oldest reliable frame it has not acknowledged. Senders
+	// add it to their probe timeout.
+	MaxAckDelayMs = 25
 )
 
 // Heartbeat rules, SPEC §7, as fractions of the negotiated interval K.

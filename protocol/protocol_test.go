@@ -12,11 +12,17 @@ func TestStrings(t *testing.T) {
 		{FrameHello.String(), "HELLO"},
 		{FrameResult.String(), "RESULT"},
 		{FrameType(0).String(), "UNKNOWN_FRAME_TYPE(0)"},
-		{FrameReservedConfirm.String(), "UNKNOWN_FRAME_TYPE(15)"},
+		{FrameConfirm.String(), "CONFIRM"},
+		{FrameGapReport.String(), "GAP_REPORT"},
+		{FrameType(0x11).String(), "UNKNOWN_FRAME_TYPE(17)"},
 		{FrameType(200).String(), "UNKNOWN_FRAME_TYPE(200)"},
 		{(FlagCompressed | FlagFragment).String(), "COMPRESSED|FRAGMENT"},
 		{Flags(0).String(), "0"},
 		{(FlagReliable | 0x80).String(), "RELIABLE|0x80"},
+		{(FlagReliable | FlagAppAck).String(), "RELIABLE|APP_ACK"},
+		{ConfirmProcessed.String(), "PROCESSED"},
+		{ConfirmRejected.String(), "REJECTED"},
+		{Verdict(2).String(), "UNKNOWN_VERDICT(2)"},
 		{LaneBulk.String(), "BULK"},
 		{Lane(4).String(), "INVALID_LANE(4)"},
 		{CodeSlowConsumer.String(), "SLOW_CONSUMER"},
@@ -31,7 +37,7 @@ func TestStrings(t *testing.T) {
 }
 
 func TestRegistries(t *testing.T) {
-	if n := len(FrameTypes()); n != 14 {
+	if n := len(FrameTypes()); n != 16 {
 		t.Fatalf("%d frame types", n)
 	}
 	for _, ft := range FrameTypes() {
@@ -39,8 +45,14 @@ func TestRegistries(t *testing.T) {
 			t.Fatalf("%v not known", ft)
 		}
 	}
-	if FrameReservedConfirm.Known() || FrameReservedGapReport.Known() {
-		t.Fatal("reserved types must stay unknown until a revision defines them")
+	// SPEC §4.2: 0x00 and 0x11 upwards stay reserved.
+	for _, ft := range []FrameType{0x00, 0x11, 0x7f, 0x80, 0xff} {
+		if ft.Known() {
+			t.Fatalf("%#x must stay unknown until a revision defines it", uint8(ft))
+		}
+	}
+	if vs := Verdicts(); len(vs) != 2 || vs[0] != ConfirmProcessed || vs[1] != ConfirmRejected || Verdict(2).Known() {
+		t.Fatalf("verdicts %v", vs)
 	}
 	codes := ErrorCodes()
 	for i := 1; i < len(codes); i++ {
@@ -91,6 +103,39 @@ func TestLaneRules(t *testing.T) {
 	}
 	if !FlagCompressed.Has(FlagCompressed) || FlagCompressed.Has(FlagReliable) {
 		t.Fatal("Has")
+	}
+	// SPEC §8.1: CONFIRM and GAP_REPORT are lane 0 only and take no flags.
+	for _, ft := range []FrameType{FrameConfirm, FrameGapReport} {
+		if LaneRuleOf(ft) != LaneRuleControl || AllowedFlags(ft) != 0 {
+			t.Errorf("%v: lane rule %v, flags %v", ft, LaneRuleOf(ft), AllowedFlags(ft))
+		}
+	}
+}
+
+// SPEC §3.3: "APP_ACK ... Only together with RELIABLE (APP_ACK without
+// RELIABLE: PROTOCOL_ERROR)."
+func TestFlagsValid(t *testing.T) {
+	tests := []struct {
+		t    FrameType
+		f    Flags
+		want bool
+	}{
+		{FrameData, 0, true},
+		{FrameData, FlagReliable | FlagAppAck, true},
+		{FramePublish, FlagReliable | FlagAppAck | FlagFragment | FlagExpiry | FlagCompressed, true},
+		{FrameDirect, FlagReliable | FlagAppAck, true},
+		{FrameData, FlagAppAck, false},
+		{FramePublish, FlagAppAck | FlagExpiry, false},
+		{FramePublish, FlagResponse, false},
+		{FrameConfirm, FlagAppAck, false},
+		{FrameGapReport, FlagCompressed, false},
+		{FrameBatch, FlagCompressed, true},
+		{FrameData, 0x40, false},
+	}
+	for _, tt := range tests {
+		if got := FlagsValid(tt.t, tt.f); got != tt.want {
+			t.Errorf("FlagsValid(%v, %v) = %v, want %v", tt.t, tt.f, got, tt.want)
+		}
 	}
 }
 

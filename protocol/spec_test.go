@@ -130,6 +130,19 @@ func TestSpecErrorCodes(t *testing.T) {
 	}
 }
 
+func TestSpecVerdicts(t *testing.T) {
+	rows := specTable(t, "| Verdict | Name | Meaning |")
+	if len(rows) != len(Verdicts()) {
+		t.Errorf("SPEC lists %d verdicts, code %d", len(rows), len(Verdicts()))
+	}
+	for _, r := range rows {
+		v := Verdict(parseHex(t, r[0]))
+		if v.String() != r[1] {
+			t.Errorf("SPEC says verdict %s is %s, code says %s", r[0], r[1], v)
+		}
+	}
+}
+
 func TestSpecLanes(t *testing.T) {
 	rows := specTable(t, "| Lane | Name | Use |")
 	if len(rows) != NumLanes {

@@ -142,9 +142,9 @@ func (p *Prober) OnDeadline(now int64) Action {
 // separately, and after an ACK the caller updates Outstanding.
 //
 // A peer that answers PINGs but never ACKs stays alive here: it is probed
-// every PTO (no closer than MinPingInterval) for as long as it answers. SPEC
-// §12.4 forbids depending on the timing of the peer's ACKs; a peer that holds
-// our frames unacked is the business of the flow-control window.
+// every PTO (no closer than MinPingInterval) for as long as it answers: a
+// peer that holds our frames unacked is the business of the flow-control
+// window (SPEC §12.5), not of the probe.
 func (p *Prober) OnAckOrPong(now int64) {
 	p.probes = 0
 	if p.armed {

@@ -39,7 +39,7 @@
 // message is released (its bytes freed, the release callback called) only
 // when the Cumulative point passes it. The resume handshake carries only a
 // cumulative position per lane (HELLO/WELCOME Received1..3, §5.2, §5.3) and
-// the replay starts there (§12.4), so a resumed receiver may have forgotten
+// the replay starts there (§12.8), so a resumed receiver may have forgotten
 // the frames it held above a gap; a sender that had discarded them on a
 // selective ACK could never send them again. Over TCP a compliant sender
 // makes no gaps, so holding these few messages a little longer costs
@@ -56,7 +56,7 @@
 //			deliver(held.take(s))
 //		}
 //	case seqwin.Hold:
-//		held.put(seq, msg) // SPEC §12.3: a gap is not an error
+//		held.put(seq, msg) // only where the transport may reorder: over TCP, SPEC §12.3 closes
 //	case seqwin.Duplicate:
 //		// SPEC §12.3: not delivered again; AckDue is now true (re-ACK).
 //	case seqwin.TooFar:
@@ -104,16 +104,12 @@
 //     window starts at or below our C+1), so the other half is headroom: a
 //     peer that overshoots the announced maximum by up to 2×, which §5.4.5
 //     forbids us to close for, is still tracked.
-//   - TooFar: beyond the window. SPEC §5.4.5 says that in this revision a
-//     receiver MUST NOT close a connection because the peer exceeded
-//     ReceiveMax, so the caller drops the frame; Receive records nothing for
-//     it, so it is not acknowledged and the sender replays it on resume.
-//     Once the delivery revision (§12.4) enforces the window, the caller
-//     closes with PROTOCOL_ERROR instead.
-//   - Hold: SPEC §12.3 says a gap is not an error in this revision. Over TCP
-//     a compliant sender makes none (the replay after a resume starts at our
-//     Cumulative point), so Hold means an unusual peer; a caller that will
-//     not buffer calls Check first and drops a frame that would be Hold,
+//   - TooFar and Hold: SPEC §12.3 makes a gap (a Seq above C+1) a
+//     PROTOCOL_ERROR: over one connection a compliant sender makes none (the
+//     replay after a resume starts at our Cumulative point). The reactor and
+//     the client call Check first and close on either verdict. A caller on a
+//     transport that can reorder would buffer held frames instead; it drops
+//     a frame that would be Hold,
 //     unrecorded, exactly as for TooFar.
 //   - An ACK covers Seqs up to C+65 only (§7.2): a duplicate of a held Seq
 //     above that is re-acknowledged with an ACK that cannot mention it.

@@ -13,7 +13,7 @@ import (
 // ACKs travelling back in order, and random resumes: the connection breaks,
 // whatever was in transit is lost, the receiver either keeps its state or
 // restores its position with Reset, and the sender applies that position
-// and replays (SPEC §12.4). A model of what the receiver has recorded checks
+// and replays (SPEC §12.8). A model of what the receiver has recorded checks
 // every verdict, every ACK and the end result.
 
 type ackFrame struct {

@@ -67,9 +67,9 @@ func (v Verdict) String() string {
 	return "Verdict(?)"
 }
 
-// AckPolicy says when a Receiver owes an ACK. SPEC §12.4 leaves ACK timing
-// to a later revision and asks for prompt, coalesced ACKs; these are the
-// knobs. The zero value means the defaults.
+// AckPolicy says when a Receiver owes an ACK (SPEC §12.4: after every 2nd
+// reliable frame or 25 ms, whichever first); these are the knobs. The
+// zero value means the defaults.
 type AckPolicy struct {
 	// EveryN: an ACK is due once this many new Seqs arrived since the last
 	// one. ≤ 0 means 2.
@@ -287,7 +287,7 @@ func (r *Receiver) AckSent() {
 // (Reset(1), the same as the zero value) or to restore a lane from a stored
 // position. A resumed session keeps its Receiver as it is instead: Reset
 // drops the held Seqs, which the caller must then discard (the sender
-// replays them, as it replays everything above the position, §12.4).
+// replays them, as it replays everything above the position, §12.8).
 func (r *Receiver) Reset(next uint64) {
 	if next == 0 {
 		next = 1

@@ -236,7 +236,7 @@ func (s *Sender) OnAck(cumulative, selective uint64, delayMicros uint32, now int
 // Replay marks every in-flight Seq as replayed, so that no RTT sample is
 // taken from it (Karn's rule), and calls fn for each, lowest first: the
 // frames to send again on a resumed session's new connection, after the
-// peer's ReceivedN has been applied with OnAck (SPEC §12.4: replay from
+// peer's ReceivedN has been applied with OnAck (SPEC §12.8: replay from
 // these positions). Selectively acknowledged Seqs are included: the resumed
 // peer may no longer hold them. Replay changes neither Next nor what counts
 // as in flight.

@@ -20,8 +20,10 @@
 //
 //	pushed = Delivered + DroppedCount + DroppedBytes + DroppedAge + Expired + Len()
 //
-// GapReport carries these counters to the client on resume (the proposed
-// GAP_REPORT body, SPEC §12.4 reserves frame type 0x10 for it).
+// Gap returns these counters as a codec.GapReport, the body of the
+// GAP_REPORT frame the server sends on resume (SPEC §7.8, §12.9). Per
+// §12.9 the server takes the queued messages (Pop) before it builds the
+// report, so that Delivered counts the messages that follow it.
 //
 // # Time
 //
@@ -42,14 +44,15 @@
 //		w.Schedule(&sess.offlineTimer, time.Unix(0, at)) // on fire: q.Expire(now)
 //	}
 //
-//	// The client resumed: report the gap, then deliver.
-//	body := q.Gap().Append(nil) // after a final q.Expire(now)
-//	for {
-//		m, ok := q.Pop(now)
-//		if !ok {
-//			break
-//		}
-//		send(m)
+//	// The client resumed (SPEC §12.9): take the queue, then report the
+//	// gap right after WELCOME, then replay, then send what was queued.
+//	var backlog []offline.Message
+//	for m, ok := q.Pop(now); ok; m, ok = q.Pop(now) {
+//		backlog = append(backlog, m)
+//	}
+//	if g := q.Gap(); g != (codec.GapReport{}) {
+//		send(codec.AppendGapReport(buf, g))
+//		q.ResetGap()
 //	}
 //
 // # Limits
@@ -72,6 +75,7 @@
 //
 // A Queue is not safe for concurrent use. It belongs to whoever owns the
 // session (the event loop the session lives on, or a goroutine that holds
-// the session's lock) and every method must be called there. GapReport
-// and its functions are plain values, safe from any goroutine.
+// the session's lock) and every method must be called there. The
+// codec.GapReport that Gap returns is a plain value, safe from any
+// goroutine.
 package offline

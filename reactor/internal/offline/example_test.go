@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ferry-proto/ferry/codec"
 	"github.com/ferry-proto/ferry/reactor/internal/offline"
 )
 
@@ -27,23 +28,26 @@ func Example() {
 	now = at
 	q.Expire(now)
 
-	// The client resumes: report the gap, then deliver what is left.
-	g := q.Gap()
-	wire := g.Append(nil)
-	back, _ := offline.ParseGapReport(wire)
+	// The client resumes (SPEC §12.9): take what is left, then report the
+	// gap, whose Delivered counts the messages that follow it.
+	var backlog []offline.Message
+	for m, ok := q.Pop(now); ok; m, ok = q.Pop(now) {
+		backlog = append(backlog, m)
+	}
+	wire := codec.AppendGapReport(nil, q.Gap())
+	q.ResetGap()
+	d := codec.NewDecoder()
+	f, _, _ := d.Decode(wire)
+	back, _ := codec.ParseGapReport(f.Payload)
 	fmt.Printf("gap report: %d bytes, %+v, lost %d\n", len(wire), back, back.Lost())
-	for {
-		m, ok := q.Pop(now)
-		if !ok {
-			break
-		}
+	for _, m := range backlog {
 		fmt.Printf("deliver %s\n", m.Payload)
 	}
-	fmt.Printf("after delivery: %+v\n", q.Gap())
+	fmt.Printf("after the report: %+v\n", q.Gap())
 	// Output:
 	// queued: 3 timer in: 5s
-	// gap report: 40 bytes, {Delivered:0 DroppedCount:1 DroppedBytes:0 DroppedAge:0 Expired:1}, lost 2
+	// gap report: 47 bytes, {Delivered:2 DroppedCount:1 DroppedBytes:0 DroppedAge:0 Expired:1}, lost 2
 	// deliver b
 	// deliver d
-	// after delivery: {Delivered:2 DroppedCount:1 DroppedBytes:0 DroppedAge:0 Expired:1}
+	// after the report: {Delivered:0 DroppedCount:0 DroppedBytes:0 DroppedAge:0 Expired:0}
 }

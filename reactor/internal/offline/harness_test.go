@@ -3,6 +3,8 @@ package offline
 import (
 	"errors"
 	"fmt"
+
+	"github.com/ferry-proto/ferry/codec"
 )
 
 // harness drives a Queue and the reference model with the same operations
@@ -77,7 +79,7 @@ func (h *harness) expire() error {
 
 func (h *harness) resetGap() error {
 	h.q.ResetGap()
-	h.r.gap = GapReport{}
+	h.r.gap = codec.GapReport{}
 	h.pushed, h.carried = 0, uint64(h.q.Len())
 	return h.verify("reset")
 }
@@ -102,15 +104,15 @@ func (h *harness) verify(op string) error {
 	if at, ok := q.NextDeadline(); ok && at <= h.timed {
 		return fmt.Errorf("%s: NextDeadline %d is not after %d: something due is still queued", op, at, h.timed)
 	}
-	b := g.Append(make([]byte, 0, GapReportLen))
-	if len(b) != GapReportLen || len(b) != g.Len() {
+	b := g.Append(make([]byte, 0, codec.GapReportLen))
+	if len(b) != codec.GapReportLen || len(b) != g.Len() {
 		return fmt.Errorf("gap report encodes to %d bytes", len(b))
 	}
-	back, err := ParseGapReport(b)
+	back, err := codec.ParseGapReport(b)
 	if err != nil || back != g {
 		return fmt.Errorf("gap report round trip: %+v, %v; want %+v", back, err, g)
 	}
-	if _, err := ParseGapReport(b[:len(b)-1]); !errors.Is(err, ErrGapReportSize) {
+	if _, err := codec.ParseGapReport(b[:len(b)-1]); !errors.Is(err, codec.ErrGapReportSize) {
 		return fmt.Errorf("truncated gap report: err %v", err)
 	}
 	return nil

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/ferry-proto/ferry/codec"
 )
 
 // ref is the reference model: the specification of the queue written as
@@ -24,7 +26,7 @@ type ref struct {
 	lim   Limits
 	msgs  []refMsg
 	bytes int
-	gap   GapReport
+	gap   codec.GapReport
 }
 
 type refMsg struct {

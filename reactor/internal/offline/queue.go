@@ -3,6 +3,8 @@ package offline
 import (
 	"math"
 	"time"
+
+	"github.com/ferry-proto/ferry/codec"
 )
 
 // Defaults of Limits, from the reliability design: a resuming client gets at
@@ -100,7 +102,7 @@ type Queue struct {
 	n     int // live messages
 	bytes int // sum of len(Payload) over live messages
 	heap  []deadline
-	gap   GapReport
+	gap   codec.GapReport
 }
 
 // New returns an empty queue bounded by l (see Limits for defaults). It
@@ -121,10 +123,10 @@ func (q *Queue) Len() int { return q.n }
 func (q *Queue) Bytes() int { return q.bytes }
 
 // Gap returns the counters accumulated since New or the last ResetGap.
-func (q *Queue) Gap() GapReport { return q.gap }
+func (q *Queue) Gap() codec.GapReport { return q.gap }
 
 // ResetGap zeroes the counters, typically once a gap report has been sent.
-func (q *Queue) ResetGap() { q.gap = GapReport{} }
+func (q *Queue) ResetGap() { q.gap = codec.GapReport{} }
 
 // Push queues m at time now, dropping first whatever has reached its
 // deadline. If m has itself reached its deadline it is dropped and counted

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/ferry-proto/ferry/codec"
 )
 
 // step is one operation of a table test. For push, id, size, enq and exp
@@ -37,14 +39,14 @@ func TestQueue(t *testing.T) {
 		steps     []step
 		wantLen   int
 		wantBytes int
-		wantGap   GapReport
+		wantGap   codec.GapReport
 		wantNext  int64 // 0: no deadline
 	}{
 		{
 			name:    "FIFO",
 			lim:     DefaultLimits(),
 			steps:   []step{push(1, 1, 3), push(2, 2, 0), push(3, 3, 5), pop(4, 1), push(5, 4, 1), pop(6, 2), pop(6, 3), pop(6, 4), pop(6, 0)},
-			wantGap: GapReport{Delivered: 4},
+			wantGap: codec.GapReport{Delivered: 4},
 		},
 		{
 			name:      "count bound drops the oldest",
@@ -52,7 +54,7 @@ func TestQueue(t *testing.T) {
 			steps:     []step{push(1, 1, 1), push(1, 2, 1), push(1, 3, 1), push(1, 4, 1), push(1, 5, 1), pop(2, 3)},
 			wantLen:   2,
 			wantBytes: 2,
-			wantGap:   GapReport{Delivered: 1, DroppedCount: 2},
+			wantGap:   codec.GapReport{Delivered: 1, DroppedCount: 2},
 		},
 		{
 			name:      "byte bound drops the oldest until it fits",
@@ -60,14 +62,14 @@ func TestQueue(t *testing.T) {
 			steps:     []step{push(1, 1, 4), push(1, 2, 4), push(1, 3, 2), push(1, 4, 9), peek(2, 4)},
 			wantLen:   1,
 			wantBytes: 9,
-			wantGap:   GapReport{DroppedBytes: 3},
+			wantGap:   codec.GapReport{DroppedBytes: 3},
 		},
 		{
 			name:      "exactly MaxBytes fits",
 			lim:       Limits{MaxBytes: 10},
 			steps:     []step{push(1, 1, 10), push(1, 2, 0), pop(1, 1)},
 			wantLen:   1,
-			wantGap:   GapReport{Delivered: 1},
+			wantGap:   codec.GapReport{Delivered: 1},
 			wantBytes: 0,
 		},
 		{
@@ -76,53 +78,53 @@ func TestQueue(t *testing.T) {
 			steps:     []step{push(1, 1, 6), push(1, 2, 11), peek(1, 1)},
 			wantLen:   1,
 			wantBytes: 6,
-			wantGap:   GapReport{DroppedBytes: 1},
+			wantGap:   codec.GapReport{DroppedBytes: 1},
 		},
 		{
 			name:      "count first, then bytes",
 			lim:       Limits{MaxCount: 2, MaxBytes: 10},
 			steps:     []step{push(1, 1, 5), push(1, 2, 5), push(1, 3, 6), pop(1, 3)},
-			wantGap:   GapReport{Delivered: 1, DroppedCount: 1, DroppedBytes: 1},
+			wantGap:   codec.GapReport{Delivered: 1, DroppedCount: 1, DroppedBytes: 1},
 			wantBytes: 0,
 		},
 		{
 			name:    "an expired message is skipped by Pop and counted",
 			lim:     DefaultLimits(),
 			steps:   []step{pushExp(1, 1, 1, 10), push(2, 2, 1), pop(10, 2), pop(10, 0)},
-			wantGap: GapReport{Delivered: 1, Expired: 1},
+			wantGap: codec.GapReport{Delivered: 1, Expired: 1},
 		},
 		{
 			name:    "expiry is reached at the deadline, not after",
 			lim:     DefaultLimits(),
 			steps:   []step{pushExp(1, 1, 1, 5), peek(4, 1), peek(5, 0)},
-			wantGap: GapReport{Expired: 1},
+			wantGap: codec.GapReport{Expired: 1},
 		},
 		{
 			name:    "age limit",
 			lim:     Limits{MaxAge: 10},
 			steps:   []step{push(100, 1, 1), push(105, 2, 1), pop(109, 1), pop(115, 0), push(120, 3, 1)},
 			wantLen: 1, wantBytes: 1,
-			wantGap:  GapReport{Delivered: 1, DroppedAge: 1},
+			wantGap:  codec.GapReport{Delivered: 1, DroppedAge: 1},
 			wantNext: 130,
 		},
 		{
 			name:     "a tie between age and expiry counts as expired",
 			lim:      Limits{MaxAge: 10},
 			steps:    []step{pushAt(100, 1, 100, 110), pushAt(100, 2, 100, 115), pushAt(100, 3, 100, 105), expire(200)},
-			wantGap:  GapReport{Expired: 2, DroppedAge: 1},
+			wantGap:  codec.GapReport{Expired: 2, DroppedAge: 1},
 			wantNext: 0,
 		},
 		{
 			name:    "the earlier deadline names the reason, however late the check",
 			lim:     Limits{MaxAge: 10},
 			steps:   []step{pushAt(100, 1, 95, 108), pushAt(100, 2, 100, 109), pop(1000, 0)},
-			wantGap: GapReport{DroppedAge: 1, Expired: 1},
+			wantGap: codec.GapReport{DroppedAge: 1, Expired: 1},
 		},
 		{
 			name:    "a message due on arrival is not queued",
 			lim:     Limits{MaxAge: 10},
 			steps:   []step{pushExp(100, 1, 1, 100), pushAt(100, 2, 90, 0), pushAt(100, 3, 89, 0), pushExp(100, 4, 1, -5), pop(100, 0)},
-			wantGap: GapReport{Expired: 2, DroppedAge: 2},
+			wantGap: codec.GapReport{Expired: 2, DroppedAge: 2},
 		},
 		{
 			name:      "Enqueued 0 means now",
@@ -139,7 +141,7 @@ func TestQueue(t *testing.T) {
 				pushExp(1, 1, 1, 100), pushExp(1, 2, 1, 10), push(1, 3, 1), pushExp(1, 4, 1, 5), pushExp(1, 5, 1, 50),
 				expire(10), pop(11, 1), pop(11, 3), pop(11, 5),
 			},
-			wantGap: GapReport{Delivered: 3, Expired: 2},
+			wantGap: codec.GapReport{Delivered: 3, Expired: 2},
 		},
 		{
 			name: "holes are squeezed out rather than counted as drops",
@@ -149,21 +151,21 @@ func TestQueue(t *testing.T) {
 				expire(5), push(6, 5, 1), push(6, 6, 1),
 				pop(7, 1), pop(7, 4), pop(7, 5), pop(7, 6),
 			},
-			wantGap: GapReport{Delivered: 4, Expired: 2},
+			wantGap: codec.GapReport{Delivered: 4, Expired: 2},
 		},
 		{
 			name:     "NextDeadline is the earliest of any order",
 			lim:      Limits{MaxAge: 1000},
 			steps:    []step{pushExp(1, 1, 1, 500), pushExp(2, 2, 1, 40), push(3, 3, 1), pushExp(4, 4, 1, 30), pop(5, 1), expire(30)},
 			wantLen:  2,
-			wantGap:  GapReport{Delivered: 1, Expired: 1},
+			wantGap:  codec.GapReport{Delivered: 1, Expired: 1},
 			wantNext: 40, wantBytes: 2,
 		},
 		{
 			name:     "age saturates rather than overflows",
 			lim:      Limits{MaxAge: time.Duration(math.MaxInt64)},
 			steps:    []step{push(100, 1, 1), pop(math.MaxInt64-1, 1)},
-			wantGap:  GapReport{Delivered: 1},
+			wantGap:  codec.GapReport{Delivered: 1},
 			wantNext: 0,
 		},
 	}
@@ -267,41 +269,6 @@ func TestNoRetainedPayload(t *testing.T) {
 		if s.m.Payload != nil || s.live {
 			t.Fatalf("slot %d retains %+v", i, s)
 		}
-	}
-}
-
-func TestGapReport(t *testing.T) {
-	g := GapReport{Delivered: 1, DroppedCount: 2, DroppedBytes: 3, DroppedAge: 4, Expired: 0x0102030405060708}
-	if g.Lost() != 2+3+4+0x0102030405060708 {
-		t.Fatalf("Lost = %d", g.Lost())
-	}
-	want := []byte{
-		0, 0, 0, 0, 0, 0, 0, 1,
-		0, 0, 0, 0, 0, 0, 0, 2,
-		0, 0, 0, 0, 0, 0, 0, 3,
-		0, 0, 0, 0, 0, 0, 0, 4,
-		1, 2, 3, 4, 5, 6, 7, 8,
-	}
-	b := g.Append([]byte{0xff})
-	if string(b[1:]) != string(want) || b[0] != 0xff || g.Len() != len(want) {
-		t.Fatalf("Append = %x\nwant     ff%x", b, want)
-	}
-	back, err := ParseGapReport(b[1:])
-	if err != nil || back != g {
-		t.Fatalf("ParseGapReport = %+v, %v", back, err)
-	}
-	for n := range GapReportLen + 2 {
-		if n == GapReportLen {
-			continue
-		}
-		in := make([]byte, n)
-		if _, err := ParseGapReport(in); err != ErrGapReportSize {
-			t.Fatalf("ParseGapReport(%d bytes) err = %v, want ErrGapReportSize", n, err)
-		}
-	}
-	ones := GapReport{math.MaxUint64, math.MaxUint64, math.MaxUint64, math.MaxUint64, math.MaxUint64}
-	if back, err := ParseGapReport(ones.Append(nil)); err != nil || back != ones {
-		t.Fatalf("all-ones round trip: %+v, %v", back, err)
 	}
 }
 
