@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/ferry-proto/ferry/codec/seqwin"
 	"github.com/ferry-proto/ferry/protocol"
 )
 
@@ -118,6 +119,9 @@ type Config struct {
 	// ReconnectAfter is the hint GOAWAY carries. Default 1 s.
 	ReconnectAfter time.Duration
 
+	// Sessions governs sessions, resume and reliable delivery.
+	Sessions SessionConfig
+
 	// Handler receives connections and messages. Required.
 	Handler Handler
 	// Logger for lifecycle events (never per message). Default: discard.
@@ -160,6 +164,8 @@ func (c Config) WithDefaults() Config {
 	if c.ReceiveMax == 0 {
 		c.ReceiveMax = protocol.DefaultReceiveMax
 	}
+	// The dedup window tracks 1,024 Seqs: twice the largest window.
+	c.ReceiveMax = min(c.ReceiveMax, seqwin.MaxReceiveMax)
 	if c.LaneWeights == [3]int{} {
 		c.LaneWeights = [3]int{4, 2, 1}
 	}

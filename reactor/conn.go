@@ -78,11 +78,20 @@ type Conn struct {
 	msgID       uint32
 	pingStrikes int32
 	closeCode   protocol.ErrorCode
-	state       connState
-	compress    bool
-	inBlocked   bool
-	drrLane     protocol.Lane // the lane the round robin is visiting
-	drrGranted  bool          // it has had its quantum for this visit
+	peerRecvMax uint16 // the peer's ReceiveMax (SPEC §5.4.5)
+	// expirySec is the session expiry granted in WELCOME; > 0 means a
+	// SessionID was offered (SPEC §5.4.6).
+	expirySec  uint32
+	state      connState
+	compress   bool
+	resuming   bool // HELLO resumed a session still attached elsewhere
+	resumed    bool // the handshake resumed a session
+	inBlocked  bool
+	drrLane    protocol.Lane // the lane the round robin is visiting
+	drrGranted bool          // it has had its quantum for this visit
+	// sess is the session the connection is attached to (or, while
+	// resuming, waiting for). Loop-owned.
+	sess *Session
 
 	// Shared with other goroutines.
 	clientID atomic.Pointer[string]
@@ -97,7 +106,10 @@ type Conn struct {
 	engineBuf     atomic.Int64  // the engine's outbound buffer, as last seen by the loop
 	backlogged    atomic.Bool
 	pendingGoAway atomic.Bool
-	neg           atomic.Uint64 // packed negotiated values, see packNeg
+	// handoff is set, with the session this connection waits to resume,
+	// once the connection that held it has let go.
+	handoff atomic.Pointer[Session]
+	neg     atomic.Uint64 // packed negotiated values, see packNeg
 }
 
 func newConn(srv *Server, l *loop, tr transport, id uint64) *Conn {
@@ -176,6 +188,9 @@ func (c *Conn) onData(b []byte) int {
 	if c.state == stateClosed {
 		return len(b)
 	}
+	if c.sess != nil && c.sess.d != nil {
+		c.schedule() // an ACK may be owed
+	}
 	return consumed
 }
 
@@ -193,7 +208,18 @@ func (c *Conn) handleFrame(f *codec.Frame, now int64) {
 	case protocol.FramePing:
 		c.onPing(f, now)
 	case protocol.FramePong:
+		c.onPong(f, now)
 	case protocol.FrameData, protocol.FramePublish, protocol.FrameDirect:
+		if f.Flags.Has(protocol.FlagReliable) {
+			if !c.receiveReliable(f, now) {
+				return
+			}
+			if f.Flags.Has(protocol.FlagFragment) && f.Offset == 0 {
+				c.sess.d.relPart[f.Lane-1] = true
+			}
+		} else if f.Flags.Has(protocol.FlagFragment) && f.Offset == 0 && c.sess != nil && c.sess.d != nil {
+			c.sess.d.relPart[f.Lane-1] = false
+		}
 		r := c.reasm
 		if r == nil {
 			if f.Flags&protocol.FlagFragment == 0 {
@@ -212,6 +238,16 @@ func (c *Conn) handleFrame(f *codec.Frame, now int64) {
 			// msg stays valid: nothing reuses it before the handler runs.
 			c.reasm = nil
 		}
+		if done && f.Flags.Has(protocol.FlagExpiry) && f.TTL == 0 {
+			// SPEC §6.4: TTL 0 reads as already expired (an expired
+			// placeholder, §12.8); a request gets RESULT EXPIRED.
+			c.ctr.ExpiredIn.Add(1)
+			done = false
+			if f.Corr != 0 && !f.Flags.Has(protocol.FlagResponse) {
+				r := codec.Frame{Type: protocol.FrameResult, Lane: f.Lane, Corr: f.Corr, Code: protocol.CodeExpired}
+				_ = c.SendOnLoop(&r)
+			}
+		}
 		if done {
 			c.ctr.MessagesIn[f.Lane].Add(1)
 			f.Payload = msg
@@ -223,7 +259,11 @@ func (c *Conn) handleFrame(f *codec.Frame, now int64) {
 		}
 	case protocol.FrameBatch:
 		c.handleBatch(f, now)
-	case protocol.FrameAck, protocol.FrameSubscribe, protocol.FrameUnsubscribe, protocol.FrameResult:
+	case protocol.FrameAck:
+		c.onAck(f, now)
+	case protocol.FrameConfirm:
+		c.onConfirm(f, now)
+	case protocol.FrameSubscribe, protocol.FrameUnsubscribe, protocol.FrameResult:
 		c.srv.cfg.Handler.OnMessage(c, f)
 	case protocol.FrameError:
 		// SPEC §7.3: the peer closes after ERROR; so do we.
@@ -271,7 +311,8 @@ func (c *Conn) handleBatch(f *codec.Frame, now int64) {
 	}
 }
 
-// handleHello negotiates (SPEC §5.4) and answers with WELCOME.
+// handleHello negotiates (SPEC §5.4), resolves the session (§5.4.7) and
+// answers with WELCOME.
 func (c *Conn) handleHello(f *codec.Frame) {
 	h, err := codec.ParseHello(f.Payload)
 	if err != nil {
@@ -284,40 +325,80 @@ func (c *Conn) handleHello(f *codec.Frame) {
 		c.closeWith(code, "refused")
 		return
 	}
-	if id == "" {
-		id = "anon-" + strconv.FormatUint(c.id, 10)
-	}
-	c.clientID.Store(&id)
 	c.heartbeat = cfg.Heartbeat.Clamp(time.Duration(h.HeartbeatMs) * time.Millisecond)
 	peerMaxFrame := codec.EffectiveMaxFrameSize(h.MaxFrameSize)
 	c.peerMaxMsg = codec.EffectiveMaxMessageSize(h.MaxMessageSize)
+	c.peerRecvMax = h.ReceiveMax
 	c.compress = cfg.Compression && h.Capabilities&protocol.CapCompression != 0
 	// A fragment's header is at most 7 + 6 + MaxTopicLen + 24 bytes.
 	c.fragSize = min(cfg.FragmentSize, peerMaxFrame-(protocol.HeaderSize+6+protocol.MaxTopicLen+24))
 	c.neg.Store(packNeg(c.fragSize, c.peerMaxMsg, c.compress))
 	c.dec.MaxFrameSize = cfg.MaxFrameSize
 	c.dec.Compression = c.compress
+	if len(h.SessionID) > 0 {
+		sess, holder, outcome := c.srv.lookupResume(h.SessionID, h.ResumeToken, id)
+		switch outcome {
+		case resumeFailed:
+			c.closeWith(protocol.CodeResumeFailed, "resume token not valid for the session")
+			return
+		case resumeOK:
+			if id == "" {
+				if sess != nil {
+					id = sess.clientID
+				} else {
+					id = holder.ClientID()
+				}
+			}
+			c.clientID.Store(&id)
+			if sess == nil {
+				c.beginResumeHeld(holder, h.SessionID, &h)
+				return
+			}
+			c.beginResume(sess, &h)
+			return
+		}
+	}
+	if id == "" {
+		id = "anon-" + strconv.FormatUint(c.id, 10)
+	}
+	c.sendWelcome(id, &h)
+}
+
+// welcome returns the negotiated WELCOME for client id, without its
+// session fields.
+func (c *Conn) welcome(id string) codec.Welcome {
+	cfg := &c.srv.cfg
 	w := codec.Welcome{
 		Version:        protocol.Version,
 		MaxFrameSize:   uint32(cfg.MaxFrameSize),
 		MaxMessageSize: uint32(cfg.MaxMessageSize),
 		HeartbeatMs:    uint32(c.heartbeat / time.Millisecond),
 		ReceiveMax:     cfg.ReceiveMax,
-		SessionExpiry:  protocol.DefaultSessionExpirySec,
 		ClientID:       []byte(id),
-	}
-	if h.SessionExpiry != 0 {
-		w.SessionExpiry = min(h.SessionExpiry, protocol.DefaultSessionExpirySec)
 	}
 	if c.compress {
 		w.Capabilities = protocol.CapCompression
 	}
+	return w
+}
+
+// sendWelcome starts a new session for id and answers WELCOME
+// (SessionPresent = 0).
+func (c *Conn) sendWelcome(id string, h *codec.Hello) {
+	c.clientID.Store(&id)
+	w := c.welcome(id)
+	c.startSession(id, h, &w)
 	c.ctrl = codec.AppendWelcome(c.ctrl, &w)
 	c.ctr.FramesOut[protocol.FrameWelcome].Add(1)
+	c.open()
+}
+
+// open ends the handshake: WELCOME is queued.
+func (c *Conn) open() {
 	c.state = stateOpen
 	c.ctr.Handshakes.Add(1)
 	c.schedule()
-	cfg.Handler.OnOpen(c)
+	c.srv.cfg.Handler.OnOpen(c)
 }
 
 // onPing answers with PONG; a peer that PINGs far faster than K gets
@@ -364,7 +445,7 @@ func (c *Conn) timerAt() int64 {
 	if c.state == stateDraining {
 		at = min(at, c.drainUntil)
 	}
-	return at
+	return c.deliveryDeadline(at)
 }
 
 func (c *Conn) schedule() {
@@ -410,10 +491,11 @@ func (c *Conn) onTimer(*wheel.Timer) {
 			c.closeWith(protocol.CodeGoingAway, "drain deadline")
 			return
 		}
+		if !c.onDeliveryTimer(now) {
+			return
+		}
 		if now >= c.lastSend+k*protocol.PingAfterNum/protocol.PingAfterDen {
-			ping := codec.Frame{Type: protocol.FramePing, Opaque: uint64(now)}
-			c.ctrl = ping.Append(c.ctrl)
-			c.ctr.FramesOut[protocol.FramePing].Add(1)
+			c.sendPing(now)
 			c.flush()
 		}
 	}
@@ -462,6 +544,10 @@ func (c *Conn) onClosed() {
 		pending = q.pending
 		q.pending = nil
 		q.mu.Unlock()
+	}
+	if c.sess != nil || c.expirySec > 0 || c.resuming {
+		c.detach(pending)
+		pending = nil
 	}
 	for i := range pending {
 		c.drop(&pending[i], DropClosed)

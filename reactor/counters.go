@@ -12,14 +12,16 @@ type DropReason uint8
 // Drop reasons. Every drop is counted (Counters.Drops) and, where the
 // sender is known, reported to it by the returned error.
 const (
-	DropQueueFull    DropReason = iota // lane-3 unreliable message over the high watermark
-	DropClosed                         // the connection closed with the message still queued
-	DropSlowConsumer                   // the message would have passed MaxOutboundBytes
-	DropExpired                        // the message's TTL ran out before it was sent
+	DropQueueFull      DropReason = iota // lane-3 unreliable message over the high watermark
+	DropClosed                           // the connection closed with the message still queued
+	DropSlowConsumer                     // the message would have passed MaxOutboundBytes
+	DropExpired                          // the message's TTL ran out before it was sent
+	DropOfflineFull                      // an offline queue dropped its oldest (reported in GAP_REPORT)
+	DropSessionExpired                   // a session expired (or was replaced) with messages still held
 	numDropReasons
 )
 
-var dropNames = [numDropReasons]string{"queue_full", "closed", "slow_consumer", "expired"}
+var dropNames = [numDropReasons]string{"queue_full", "closed", "slow_consumer", "expired", "offline_full", "session_expired"}
 
 func (r DropReason) String() string {
 	if r < numDropReasons {
@@ -30,7 +32,7 @@ func (r DropReason) String() string {
 
 // DropReasons lists every reason, for exporters.
 func DropReasons() []DropReason {
-	return []DropReason{DropQueueFull, DropClosed, DropSlowConsumer, DropExpired}
+	return []DropReason{DropQueueFull, DropClosed, DropSlowConsumer, DropExpired, DropOfflineFull, DropSessionExpired}
 }
 
 // Counters are the server's cheap running totals: plain atomics that any
@@ -62,6 +64,28 @@ type Counters struct {
 	PingWarnings atomic.Uint64
 	// Wakes counts loop wake-ups requested by senders on other goroutines.
 	Wakes atomic.Uint64
+
+	// Reliable delivery (SPEC §12).
+	ReliableIn   atomic.Uint64 // reliable frames accepted (new Seqs)
+	ReliableOut  atomic.Uint64 // reliable frames numbered and sent (not replays)
+	DuplicatesIn atomic.Uint64 // reliable frames received again: re-ACKed, not delivered
+	ExpiredIn    atomic.Uint64 // messages received with TTL 0, dropped
+	AcksRejected atomic.Uint64 // ACKs for Seqs never sent (PROTOCOL_ERROR)
+	Probes       atomic.Uint64 // PINGs sent because an ACK was overdue
+	Replayed     atomic.Uint64 // frames sent again on resume
+
+	// Application-level confirmation (APP_ACK, CONFIRM).
+	Confirmed       atomic.Uint64 // CONFIRM PROCESSED received
+	Rejected        atomic.Uint64 // CONFIRM REJECTED received
+	ConfirmTimeouts atomic.Uint64 // no CONFIRM within the confirm timeout
+	Redelivered     atomic.Uint64 // messages sent again after a failed delivery
+	DeadLettered    atomic.Uint64 // messages given up after MaxDeliveries
+
+	// Sessions.
+	Resumes         atomic.Uint64 // sessions resumed
+	ResumesFailed   atomic.Uint64 // HELLOs with a resume token not valid (RESUME_FAILED)
+	Takeovers       atomic.Uint64 // sessions resumed while attached elsewhere
+	SessionsExpired atomic.Uint64 // detached sessions discarded at expiry
 }
 
 func (c *Counters) close(code protocol.ErrorCode) {
@@ -103,4 +127,14 @@ func (c *Counters) add(o *Counters) {
 	}
 	c.PingWarnings.Add(o.PingWarnings.Load())
 	c.Wakes.Add(o.Wakes.Load())
+	for _, p := range [...][2]*atomic.Uint64{
+		{&c.ReliableIn, &o.ReliableIn}, {&c.ReliableOut, &o.ReliableOut}, {&c.DuplicatesIn, &o.DuplicatesIn},
+		{&c.ExpiredIn, &o.ExpiredIn}, {&c.AcksRejected, &o.AcksRejected}, {&c.Probes, &o.Probes},
+		{&c.Replayed, &o.Replayed}, {&c.Resumes, &o.Resumes}, {&c.ResumesFailed, &o.ResumesFailed},
+		{&c.Takeovers, &o.Takeovers}, {&c.SessionsExpired, &o.SessionsExpired},
+		{&c.Confirmed, &o.Confirmed}, {&c.Rejected, &o.Rejected}, {&c.ConfirmTimeouts, &o.ConfirmTimeouts},
+		{&c.Redelivered, &o.Redelivered}, {&c.DeadLettered, &o.DeadLettered},
+	} {
+		p[0].Add(p[1].Load())
+	}
 }

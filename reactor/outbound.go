@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"errors"
+	"time"
 
 	"github.com/ferry-proto/ferry/codec"
 	"github.com/ferry-proto/ferry/protocol"
@@ -14,6 +15,9 @@ var (
 	ErrDropped      = errors.New("reactor: unreliable bulk message dropped: queue over high watermark")
 	ErrSlowConsumer = errors.New("reactor: outbound cap reached; connection closed as a slow consumer")
 	ErrNotSendable  = errors.New("reactor: frame type cannot be sent by an application")
+	// ErrAppAckTooLarge: a message sent with APP_ACK must fit in one
+	// frame (redelivery resends it whole).
+	ErrAppAckTooLarge = errors.New("reactor: APP_ACK message larger than the fragment size")
 )
 
 // outItem is one message waiting in a lane: an encoded frame, or the
@@ -34,11 +38,24 @@ type outItem struct {
 	// connections: it is released, never returned to the pool, nor packed
 	// into.
 	shared *Shared
+	// expires is the message's deadline on the loop clock (EXPIRY), 0
+	// for none: it is dropped, not sent late, and its TTL is rewritten to
+	// what remains (SPEC §6.4).
+	expires int64
+	// rel: a reliable frame, numbered when it is written (SPEC §12).
+	rel bool
+	// replay: a frame resent on resume with the Seq it had; its buffer
+	// belongs to the session's retained list.
+	replay bool
+	// tries is how many times the message was delivered before (APP_ACK
+	// redeliveries).
+	tries uint8
 }
 
 // release gives up the item's hold on its bytes.
 func (it *outItem) release() {
 	switch {
+	case it.replay:
 	case it.shared != nil:
 		it.shared.Release()
 	case it.buf != nil:
@@ -198,7 +215,8 @@ const packLimit = 8 << 10
 // a burst of replies costs one pooled buffer and one iovec instead of one
 // per message. It reports false when f must take the ordinary path.
 func (c *Conn) packOnLoop(f *codec.Frame) bool {
-	if c.state == stateClosed || f.Lane < protocol.LaneInteractive || !f.Lane.Valid() || (f.Type != protocol.FrameData && f.Type != protocol.FramePublish && f.Type != protocol.FrameDirect) {
+	if c.state == stateClosed || f.Lane < protocol.LaneInteractive || !f.Lane.Valid() || (f.Type != protocol.FrameData && f.Type != protocol.FramePublish && f.Type != protocol.FrameDirect) ||
+		f.Flags&(protocol.FlagReliable|protocol.FlagExpiry) != 0 {
 		return false
 	}
 	q := c.lane(c.queueOf(f.Lane))
@@ -240,7 +258,7 @@ func packable(tail *outItem, f *codec.Frame, droppable bool) bool {
 // same kind and has room, so a burst of sends between two wake-ups costs
 // one pooled buffer. It reports false when f must take the ordinary path.
 func (c *Conn) sendPacked(f *codec.Frame) (bool, error) {
-	if len(f.Payload) > packSmall || f.Lane < protocol.LaneInteractive || !f.Lane.Valid() ||
+	if len(f.Payload) > packSmall || f.Lane < protocol.LaneInteractive || !f.Lane.Valid() || f.Flags&(protocol.FlagReliable|protocol.FlagExpiry) != 0 ||
 		(f.Type != protocol.FrameData && f.Type != protocol.FramePublish && f.Type != protocol.FrameDirect) ||
 		(c.compressShared() && len(f.Payload) >= codec.MinCompressSize) || len(f.Payload) > c.fragSizeShared() {
 		return false, nil
@@ -301,9 +319,17 @@ func (c *Conn) prepare(f *codec.Frame) (outItem, error) {
 	if err := c.checkFrame(f); err != nil {
 		return outItem{}, err
 	}
-	it := outItem{lane: f.Lane, typ: f.Type, msgs: 1, bulkDroppable: f.Lane == protocol.LaneBulk && !f.Flags.Has(protocol.FlagReliable)}
+	it := outItem{lane: f.Lane, typ: f.Type, msgs: 1, bulkDroppable: f.Lane == protocol.LaneBulk && !f.Flags.Has(protocol.FlagReliable),
+		rel: f.Type.IsMessage() && f.Flags.Has(protocol.FlagReliable)}
+	if f.Flags.Has(protocol.FlagExpiry) {
+		it.expires = c.srv.now() + int64(f.TTL)*int64(time.Millisecond)
+	}
 	b := codec.GetBuffer()
 	if f.Type.IsMessage() && codec.NeedsFragments(len(f.Payload), c.fragSizeShared()) {
+		if f.Flags.Has(protocol.FlagAppAck) {
+			codec.PutBuffer(b)
+			return outItem{}, ErrAppAckTooLarge
+		}
 		b.B = append(b.B[:0], f.Payload...)
 		fi := &fragItem{tmpl: *f, name: append([]byte(nil), f.Name...)}
 		fi.tmpl.Name = fi.name
@@ -338,6 +364,9 @@ func (c *Conn) prepare(f *codec.Frame) (outItem, error) {
 func (c *Conn) checkFrame(f *codec.Frame) error {
 	g := *f
 	g.Payload = nil
+	if g.Flags.Has(protocol.FlagReliable) {
+		g.Seq = 1 // numbered when sent
+	}
 	if f.Flags.Has(protocol.FlagFragment) {
 		return ErrNotSendable // fragmentation is the reactor's job
 	}
@@ -424,6 +453,9 @@ func (c *Conn) onWake() {
 	if c.state == stateClosed {
 		return
 	}
+	if c.handoff.Load() != nil {
+		c.finishResume()
+	}
 	if q := c.sq.Load(); q != nil {
 		q.mu.Lock()
 		pending := q.pending
@@ -497,8 +529,25 @@ func (c *Conn) flush() {
 	}
 }
 
+// hasLaneData reports whether a lane has something it may send now.
 func (c *Conn) hasLaneData() bool {
-	return !c.lanes[0].empty() || !c.lanes[1].empty() || !c.lanes[2].empty()
+	return c.laneReady(&c.lanes[0]) || c.laneReady(&c.lanes[1]) || c.laneReady(&c.lanes[2])
+}
+
+// laneReady reports whether q's head may be sent now: a reliable head
+// waits while the peer's window is full (SPEC §12).
+func (c *Conn) laneReady(q *laneQueue) bool {
+	return !q.empty() && !c.windowShut(q.peek())
+}
+
+// expire drops the head of q, whose TTL ran out before it was sent.
+func (c *Conn) expire(q *laneQueue, it *outItem) {
+	n := int64(it.remaining())
+	c.queued.Add(-n)
+	c.ctr.Queued[it.lane].Add(-n)
+	c.drop(it, DropExpired)
+	*it = outItem{}
+	q.pop()
 }
 
 // nextLane moves the round robin to the next of lanes 1-3.
@@ -507,8 +556,10 @@ func (c *Conn) nextLane() {
 	c.drrGranted = false
 }
 
+// hasQueued reports whether anything may be written now (a lane held
+// back by the peer's window waits for an ACK, not for the socket).
 func (c *Conn) hasQueued() bool {
-	return len(c.ctrl) > 0 || !c.lanes[0].empty() || !c.lanes[1].empty() || !c.lanes[2].empty()
+	return len(c.ctrl) > 0 || c.hasLaneData()
 }
 
 // flushOnce builds one writev and writes it. It reports whether it wrote
@@ -528,6 +579,7 @@ func (c *Conn) flushOnce() (wrote, held bool) {
 	// grants it its quantum, and it sends while its head fits. A visit cut
 	// short by the budget resumes in the next flush, so that the shares
 	// hold across flushes whatever the budget.
+	now := l.now()
 	budget := c.srv.cfg.EngineBuffer - c.tr.Buffered()
 	for c.hasLaneData() && len(iov) < maxIov-2 {
 		if budget <= 0 {
@@ -536,7 +588,7 @@ func (c *Conn) flushOnce() (wrote, held bool) {
 		}
 		lane := c.drrLane
 		q := c.lane(lane)
-		if q.empty() {
+		if !c.laneReady(q) {
 			q.deficit = 0
 			c.nextLane()
 			continue
@@ -546,14 +598,18 @@ func (c *Conn) flushOnce() (wrote, held bool) {
 			c.drrGranted = true
 		}
 		stop := false
-		for !q.empty() && budget > 0 && len(iov) < maxIov-2 {
+		for c.laneReady(q) && budget > 0 && len(iov) < maxIov-2 {
 			it := q.peek()
 			n := c.nextSize(it)
 			if n > q.deficit {
 				break
 			}
+			if expired(it.expires, now) && !it.replay && (it.frag == nil || !it.frag.init) {
+				c.expire(q, it)
+				continue
+			}
 			var ok bool
-			if iov, ok = c.appendNext(iov, it, lane); !ok {
+			if iov, ok = c.appendNext(iov, it, lane, now); !ok {
 				stop = true // arena full: the visit resumes in the next flush
 				break
 			}
@@ -564,7 +620,7 @@ func (c *Conn) flushOnce() (wrote, held bool) {
 			held = budget <= 0
 			break
 		}
-		if q.empty() {
+		if !c.laneReady(q) {
 			q.deficit = 0
 		}
 		c.nextLane()
@@ -611,14 +667,25 @@ func (fi *fragItem) remainingOr(n int) int {
 
 // appendNext adds the item (or its next fragment) to iov. It reports false
 // when the arena has no room for a fragment header.
-func (c *Conn) appendNext(iov [][]byte, it *outItem, lane protocol.Lane) ([][]byte, bool) {
+func (c *Conn) appendNext(iov [][]byte, it *outItem, lane protocol.Lane, now int64) ([][]byte, bool) {
 	l := c.loop
 	q := c.lane(lane)
 	ctr := c.ctr
-	if it.frag == nil {
+	if it.replay {
 		iov = append(iov, it.buf.B)
-		l.release = append(l.release, *it)
+		*it = outItem{}
+		q.pop()
+		return iov, true
+	}
+	if it.frag == nil {
 		n := len(it.buf.B)
+		patchTTL(it, now)
+		if it.rel {
+			iov = c.sendReliable(iov, it, now)
+		} else {
+			iov = append(iov, it.buf.B)
+			l.release = append(l.release, *it)
+		}
 		c.queued.Add(-int64(n))
 		ctr.Queued[it.lane].Add(-int64(n))
 		ctr.MessagesOut[it.lane].Add(uint64(it.msgs))
@@ -630,6 +697,11 @@ func (c *Conn) appendNext(iov [][]byte, it *outItem, lane protocol.Lane) ([][]by
 	fi := it.frag
 	if !fi.init {
 		c.msgID++
+		if it.expires != 0 {
+			// SPEC §6.4: every fragment carries what remained when the
+			// first was sent.
+			fi.tmpl.TTL = uint32(max((it.expires-now)/int64(time.Millisecond), 1))
+		}
 		fi.fr = codec.NewFragmenter(&fi.tmpl, it.buf.B, c.msgID, c.fragSize)
 		h := fi.tmpl
 		h.Flags |= protocol.FlagFragment
@@ -641,9 +713,13 @@ func (c *Conn) appendNext(iov [][]byte, it *outItem, lane protocol.Lane) ([][]by
 		return iov, false
 	}
 	f, _ := fi.fr.Next()
-	start := len(l.arena)
-	l.arena = f.AppendHeader(l.arena)
-	iov = append(iov, l.arena[start:len(l.arena):len(l.arena)], f.Payload)
+	if it.rel {
+		iov = c.sendReliableFragment(iov, &f, it.lane, it.expires, now)
+	} else {
+		start := len(l.arena)
+		l.arena = f.AppendHeader(l.arena)
+		iov = append(iov, l.arena[start:len(l.arena):len(l.arena)], f.Payload)
+	}
 	n := len(f.Payload)
 	c.queued.Add(-int64(n))
 	ctr.Queued[it.lane].Add(-int64(n))

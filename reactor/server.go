@@ -32,6 +32,7 @@ type Server struct {
 	quantum  [protocol.NumLanes]int
 	nextID   atomic.Uint64
 
+	sessions     sessionStore
 	blockedConns atomic.Int64
 	watcher      *writeWatcher // gnet only
 	reasmLimits  codec.ReassemblyLimits
@@ -59,6 +60,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, clock: time.Now, conns: make(map[uint64]*Conn), stopped: make(chan struct{})}
 	s.epoch = s.clock()
+	s.cfg.Sessions.withDefaults(cfg.MaxConns)
+	s.sessions.init()
 	s.reasmLimits = codec.ReassemblyLimits{
 		MaxFrameSize: cfg.MaxFrameSize, MaxMessageSize: cfg.MaxMessageSize,
 		MaxPartial: cfg.MaxPartial, MaxBytes: cfg.ReassemblyBytes, Timeout: cfg.ReassemblyTimeout,
@@ -84,9 +87,14 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.addr = addr
+	go s.janitor()
 	s.cfg.Logger.Info("ferry listening", "addr", addr, "engine", s.cfg.Engine, "loops", s.cfg.Loops)
 	return nil
 }
+
+// now is the server clock in nanoseconds since the epoch, the time every
+// loop measures deadlines on.
+func (s *Server) now() int64 { return int64(s.clock().Sub(s.epoch)) }
 
 // Addr is the address the server listens on (with the port chosen when
 // Config.Addr asked for port 0).

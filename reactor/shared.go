@@ -23,6 +23,7 @@ type Shared struct {
 	typ        protocol.FrameType
 	droppable  bool
 	payloadLen int
+	reliable   bool
 }
 
 // ErrSharedTooLarge: the shared frame's payload exceeds this connection's
@@ -45,7 +46,8 @@ func NewShared(f *codec.Frame) (*Shared, error) {
 	b := codec.GetBuffer()
 	b.B = f.Append(b.B[:0])
 	s := &Shared{buf: b, lane: f.Lane, typ: f.Type, payloadLen: len(f.Payload),
-		droppable: f.Lane == protocol.LaneBulk && !f.Flags.Has(protocol.FlagReliable)}
+		droppable: f.Lane == protocol.LaneBulk && !f.Flags.Has(protocol.FlagReliable),
+		reliable:  f.Type.IsMessage() && f.Flags.Has(protocol.FlagReliable)}
 	s.refs.Store(1)
 	return s, nil
 }
@@ -73,6 +75,16 @@ func (c *Conn) SendShared(s *Shared) error {
 	}
 	if s.lane == protocol.LaneControl || s.payloadLen > c.fragSizeShared() {
 		return ErrSharedTooLarge
+	}
+	if s.reliable {
+		// Each subscriber numbers its own copy (SPEC §12).
+		b := codec.GetBuffer()
+		b.B = append(b.B[:0], s.buf.B...)
+		it := outItem{buf: b, lane: s.lane, typ: s.typ, msgs: 1, rel: true}
+		if err := c.admit(&it); err != nil {
+			return err
+		}
+		return c.pushPending(it)
 	}
 	if err := c.admitN(int64(len(s.buf.B)), s.droppable); err != nil {
 		return err

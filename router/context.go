@@ -9,11 +9,17 @@ import (
 // Context is one request as a handler sees it. It is reused for the next
 // request of the same connection: valid only during the handler's call.
 type Context struct {
-	router  *Router
-	conn    *reactor.Conn
-	frame   *codec.Frame
-	replied bool
+	router   *Router
+	conn     *reactor.Conn
+	frame    *codec.Frame
+	replied  bool
+	rejected bool
 }
+
+// Reject answers a message sent with APP_ACK with CONFIRM REJECTED instead
+// of PROCESSED: the sender redelivers it later (SPEC §12). Without APP_ACK
+// it does nothing.
+func (c *Context) Reject() { c.rejected = true }
 
 // Conn is the requesting connection.
 func (c *Context) Conn() *reactor.Conn { return c.conn }

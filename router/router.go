@@ -1,6 +1,7 @@
 package router
 
 import (
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -205,8 +206,10 @@ func (r *Router) OnMessage(c *reactor.Conn, f *codec.Frame) {
 		r.dispatch(c, st, f)
 	case protocol.FramePublish:
 		r.publish(c, st, f)
+		r.confirmAccepted(c, f)
 	case protocol.FrameDirect:
 		r.direct(c, st, f)
+		r.confirmAccepted(c, f)
 	case protocol.FrameSubscribe:
 		r.subscribe(c, st, f)
 	case protocol.FrameUnsubscribe:
@@ -219,13 +222,34 @@ func (r *Router) dispatch(c *reactor.Conn, st *connState, f *codec.Frame) {
 	if rt == nil {
 		r.stats.NoRoute.Add(1)
 		result(c, f.Lane, f.Corr, protocol.CodeNoSuchRoute)
+		if f.Flags.Has(protocol.FlagAppAck) {
+			c.Confirm(f.Lane, f.Seq, protocol.ConfirmRejected)
+		}
 		return
 	}
 	r.stats.Requests.Add(1)
 	ctx := &st.ctx
-	ctx.conn, ctx.frame, ctx.replied = c, f, false
+	ctx.conn, ctx.frame, ctx.replied, ctx.rejected = c, f, false, false
 	rt.h(ctx)
+	if f.Flags.Has(protocol.FlagAppAck) {
+		// SPEC §12: the handler has run; it processed the message
+		// unless it rejected it.
+		v := protocol.ConfirmProcessed
+		if ctx.rejected {
+			v = protocol.ConfirmRejected
+		}
+		c.Confirm(f.Lane, f.Seq, v)
+	}
 	ctx.conn, ctx.frame = nil, nil
+}
+
+// confirmAccepted confirms a PUBLISH or DIRECT sent with APP_ACK once the
+// server has handled it: for these the server's application is the
+// router, and what it does (fan-out, forwarding) is done.
+func (r *Router) confirmAccepted(c *reactor.Conn, f *codec.Frame) {
+	if f.Flags.Has(protocol.FlagAppAck) {
+		c.Confirm(f.Lane, f.Seq, protocol.ConfirmProcessed)
+	}
 }
 
 // result answers a request with a RESULT; requests without a correlation
@@ -318,6 +342,10 @@ func (r *Router) direct(c *reactor.Conn, st *connState, f *codec.Frame) {
 		result(c, f.Lane, f.Corr, protocol.CodeForbidden)
 		return
 	}
+	if f.Flags.Has(protocol.FlagReliable) {
+		r.directReliable(c, f)
+		return
+	}
 	peer := r.registry.get(string(f.Name))
 	if peer == nil {
 		r.stats.NoSuchClient.Add(1)
@@ -329,6 +357,43 @@ func (r *Router) direct(c *reactor.Conn, st *connState, f *codec.Frame) {
 	if err := peer.Send(&out); err != nil {
 		code := protocol.CodeQueueFull
 		if err == reactor.ErrClosed {
+			code = protocol.CodeNoSuchClient
+		}
+		result(c, f.Lane, f.Corr, code)
+		return
+	}
+	r.stats.Directs.Add(1)
+	result(c, f.Lane, f.Corr, protocol.CodeOK)
+}
+
+// directReliable delivers a reliable DIRECT through the recipient's
+// session: on its connection, or, while it is disconnected, in its offline
+// queue until it resumes (SPEC §6.3, §12). The receipt says the message
+// was accepted for the recipient, connected or not.
+func (r *Router) directReliable(c *reactor.Conn, f *codec.Frame) {
+	out := codec.Frame{Type: protocol.FrameDirect, Flags: f.Flags & (protocol.FlagExpiry | protocol.FlagReliable), Lane: f.Lane,
+		TTL: f.TTL, Name: []byte(c.ClientID()), Payload: f.Payload}
+	// A connected recipient gets it on its connection: if that closes
+	// first, the message is kept with its session.
+	if peer := r.registry.get(string(f.Name)); peer != nil {
+		if err := peer.Send(&out); err == nil {
+			r.stats.Directs.Add(1)
+			result(c, f.Lane, f.Corr, protocol.CodeOK)
+			return
+		} else if !errors.Is(err, reactor.ErrClosed) {
+			result(c, f.Lane, f.Corr, protocol.CodeQueueFull)
+			return
+		}
+	}
+	sess := c.Server().SessionByClient(string(f.Name))
+	if sess == nil {
+		r.stats.NoSuchClient.Add(1)
+		result(c, f.Lane, f.Corr, protocol.CodeNoSuchClient)
+		return
+	}
+	if err := sess.Send(&out); err != nil {
+		code := protocol.CodeQueueFull
+		if errors.Is(err, reactor.ErrSessionGone) {
 			code = protocol.CodeNoSuchClient
 		}
 		result(c, f.Lane, f.Corr, code)

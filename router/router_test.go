@@ -17,6 +17,7 @@ func start(t *testing.T, opts Options) (*reactor.Server, *Router) {
 	r := New(opts)
 	r.Handle(echoRoute, "echo", func(ctx *Context) { _ = ctx.Reply(ctx.Payload()) })
 	r.Handle(2, "fail", func(ctx *Context) { _ = ctx.Fail(protocol.CodeHandlerError) })
+	r.Handle(5, "picky", func(ctx *Context) { ctx.Reject() })
 	srv, err := reactor.New(reactor.Config{Addr: "127.0.0.1:0", Loops: 2, Handler: r})
 	if err != nil {
 		t.Fatal(err)
@@ -197,6 +198,40 @@ func TestDirectMessages(t *testing.T) {
 	}
 }
 
+// SPEC §6.3, §12: a reliable DIRECT to a client that is disconnected but
+// whose session lives waits in its offline queue and reaches it when it
+// resumes; the sender's receipt is OK at once.
+func TestReliableDirectToOfflineClient(t *testing.T) {
+	srv, _ := start(t, Options{})
+	alice := login(t, srv, "alice")
+	bob := wiretest.Dial(t, srv.Addr())
+	w := bob.Hello(codec.Hello{ClientID: []byte("bob")})
+	bob.Conn.Close()
+	wiretest.WaitUntil(t, "bob detached", 5*time.Second, func() bool {
+		s := srv.SessionByClient("bob")
+		return s != nil && !s.Attached()
+	})
+	alice.Send(codec.Frame{Type: protocol.FrameDirect, Flags: protocol.FlagReliable, Seq: 1, Lane: 2, Corr: 7, Name: []byte("bob"), Payload: []byte("later")})
+	if code := expectResult(t, alice, 7); code != protocol.CodeOK {
+		t.Fatalf("reliable direct to an offline client: %s", code)
+	}
+	bob2 := wiretest.Dial(t, srv.Addr())
+	w2 := bob2.Hello(codec.Hello{ClientID: []byte("bob"), SessionID: w.SessionID, ResumeToken: w.ResumeToken})
+	if !w2.SessionPresent {
+		t.Fatal("bob's session not resumed")
+	}
+	for {
+		f := bob2.Next(5 * time.Second)
+		if f.Type != protocol.FrameDirect {
+			continue
+		}
+		if string(f.Name) != "alice" || string(f.Payload) != "later" || !f.Flags.Has(protocol.FlagReliable) || f.Seq != 1 {
+			t.Fatalf("bob got %+v", f)
+		}
+		break
+	}
+}
+
 func TestLoginTakeover(t *testing.T) {
 	srv, r := start(t, Options{})
 	first := login(t, srv, "p1")
@@ -221,5 +256,32 @@ func TestLoginRefusedDuplicate(t *testing.T) {
 	dup.Write(codec.AppendHello(nil, &h))
 	if code := dup.ExpectClose(5 * time.Second); code != protocol.CodeDuplicateClient {
 		t.Fatalf("duplicate login closed with %s", code)
+	}
+}
+
+// SPEC §12: a DATA sent with APP_ACK is confirmed once its handler has
+// run: PROCESSED, or REJECTED when the handler rejects it or no handler
+// exists.
+func TestAppAckConfirmed(t *testing.T) {
+	srv, _ := start(t, Options{})
+	c := login(t, srv, "")
+	send := func(seq uint64, route uint32) codec.Frame {
+		c.Send(codec.Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable | protocol.FlagAppAck, Lane: 1, Route: route, Seq: seq, Payload: []byte("x")})
+		for {
+			f := c.Next(5 * time.Second)
+			if f.Type == protocol.FrameConfirm {
+				return f
+			}
+		}
+	}
+	for _, tc := range []struct {
+		seq   uint64
+		route uint32
+		want  protocol.Verdict
+	}{{1, echoRoute, protocol.ConfirmProcessed}, {2, 5, protocol.ConfirmRejected}, {3, 99, protocol.ConfirmRejected}} {
+		f := send(tc.seq, tc.route)
+		if f.Seq != tc.seq || f.AckLane != 1 || f.Verdict != tc.want {
+			t.Fatalf("route %d: CONFIRM seq %d lane %d %s", tc.route, f.Seq, f.AckLane, f.Verdict)
+		}
 	}
 }

@@ -45,11 +45,37 @@ var (
 		"Event-loop wake-ups requested by senders on other goroutines.", nil, nil)
 )
 
+// deliveryCounters are the counters of reliable delivery, sessions and
+// application-level confirmation (SPEC §12), one metric each.
+var deliveryCounters = [...]struct {
+	desc *prometheus.Desc
+	get  func(*reactor.Counters) uint64
+}{
+	{prometheus.NewDesc("ferry_reliable_in_total", "Reliable frames accepted (new sequence numbers).", nil, nil), func(c *reactor.Counters) uint64 { return c.ReliableIn.Load() }},
+	{prometheus.NewDesc("ferry_reliable_out_total", "Reliable frames numbered and sent, replays not included.", nil, nil), func(c *reactor.Counters) uint64 { return c.ReliableOut.Load() }},
+	{prometheus.NewDesc("ferry_duplicates_in_total", "Reliable frames received again: acknowledged again, not delivered.", nil, nil), func(c *reactor.Counters) uint64 { return c.DuplicatesIn.Load() }},
+	{prometheus.NewDesc("ferry_expired_in_total", "Messages received already expired (TTL 0), dropped.", nil, nil), func(c *reactor.Counters) uint64 { return c.ExpiredIn.Load() }},
+	{prometheus.NewDesc("ferry_acks_rejected_total", "ACKs for sequence numbers never sent (PROTOCOL_ERROR).", nil, nil), func(c *reactor.Counters) uint64 { return c.AcksRejected.Load() }},
+	{prometheus.NewDesc("ferry_probes_total", "PINGs sent because an ACK was overdue.", nil, nil), func(c *reactor.Counters) uint64 { return c.Probes.Load() }},
+	{prometheus.NewDesc("ferry_replayed_total", "Frames sent again when a session resumed.", nil, nil), func(c *reactor.Counters) uint64 { return c.Replayed.Load() }},
+	{prometheus.NewDesc("ferry_resumes_total", "Sessions resumed.", nil, nil), func(c *reactor.Counters) uint64 { return c.Resumes.Load() }},
+	{prometheus.NewDesc("ferry_resumes_failed_total", "Resumes refused with RESUME_FAILED (token not valid).", nil, nil), func(c *reactor.Counters) uint64 { return c.ResumesFailed.Load() }},
+	{prometheus.NewDesc("ferry_session_takeovers_total", "Sessions resumed while attached to another connection.", nil, nil), func(c *reactor.Counters) uint64 { return c.Takeovers.Load() }},
+	{prometheus.NewDesc("ferry_sessions_expired_total", "Detached sessions discarded at expiry.", nil, nil), func(c *reactor.Counters) uint64 { return c.SessionsExpired.Load() }},
+	{prometheus.NewDesc("ferry_confirmed_total", "CONFIRM PROCESSED received for APP_ACK messages.", nil, nil), func(c *reactor.Counters) uint64 { return c.Confirmed.Load() }},
+	{prometheus.NewDesc("ferry_rejected_total", "CONFIRM REJECTED received for APP_ACK messages.", nil, nil), func(c *reactor.Counters) uint64 { return c.Rejected.Load() }},
+	{prometheus.NewDesc("ferry_confirm_timeouts_total", "APP_ACK messages not confirmed within the confirm timeout.", nil, nil), func(c *reactor.Counters) uint64 { return c.ConfirmTimeouts.Load() }},
+	{prometheus.NewDesc("ferry_redelivered_total", "APP_ACK messages delivered again after a failed delivery.", nil, nil), func(c *reactor.Counters) uint64 { return c.Redelivered.Load() }},
+	{prometheus.NewDesc("ferry_dead_lettered_total", "APP_ACK messages given up after the maximum number of deliveries.", nil, nil), func(c *reactor.Counters) uint64 { return c.DeadLettered.Load() }},
+}
+
+var descSessions = prometheus.NewDesc("ferry_sessions", "Sessions kept (attached or waiting for a resume) that hold state.", nil, nil)
+
 var allDescs = [...]*prometheus.Desc{
 	descConnsOpen, descConnsAccepted, descConnsRefused, descHandshakes,
 	descFramesIn, descFramesOut, descBytesIn, descBytesOut,
 	descMessagesIn, descMessagesOut, descQueued,
-	descDrops, descCloses, descPingWarnings, descWakeups,
+	descDrops, descCloses, descPingWarnings, descWakeups, descSessions,
 }
 
 // Label values that do not change: computed once rather than per scrape.
@@ -93,6 +119,9 @@ func NewCollector(srv *reactor.Server) prometheus.Collector {
 
 // Describe sends the descriptor of every metric Collect may emit.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range deliveryCounters {
+		ch <- d.desc
+	}
 	for _, d := range allDescs {
 		ch <- d
 	}
@@ -138,6 +167,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 
 	counter(ch, descPingWarnings, s.PingWarnings.Load())
 	counter(ch, descWakeups, s.Wakes.Load())
+	for _, d := range deliveryCounters {
+		counter(ch, d.desc, d.get(s))
+	}
+	gauge(ch, descSessions, float64(c.srv.NumSessions()))
 }
 
 func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels ...string) {

@@ -45,7 +45,9 @@ ferry_frames_in_total{type="HELLO"} 1
 # TYPE ferry_drops_total counter
 ferry_drops_total{reason="closed"} 0
 ferry_drops_total{reason="expired"} 0
+ferry_drops_total{reason="offline_full"} 0
 ferry_drops_total{reason="queue_full"} 0
+ferry_drops_total{reason="session_expired"} 0
 ferry_drops_total{reason="slow_consumer"} 0
 `
 	err := testutil.GatherAndCompare(reg, strings.NewReader(want),
@@ -106,11 +108,15 @@ func TestCollectorNames(t *testing.T) {
 		got = append(got, mf.GetName())
 	}
 	want := []string{
-		"ferry_bytes_in_total", "ferry_bytes_out_total", "ferry_closes_total",
+		"ferry_acks_rejected_total", "ferry_bytes_in_total", "ferry_bytes_out_total", "ferry_closes_total",
+		"ferry_confirm_timeouts_total", "ferry_confirmed_total",
 		"ferry_connections_accepted_total", "ferry_connections_open", "ferry_connections_refused_total",
-		"ferry_drops_total", "ferry_frames_in_total", "ferry_frames_out_total", "ferry_handshakes_total",
-		"ferry_messages_in_total", "ferry_messages_out_total", "ferry_ping_warnings_total",
-		"ferry_queued_bytes", "ferry_wakeups_total",
+		"ferry_dead_lettered_total", "ferry_drops_total", "ferry_duplicates_in_total", "ferry_expired_in_total",
+		"ferry_frames_in_total", "ferry_frames_out_total", "ferry_handshakes_total",
+		"ferry_messages_in_total", "ferry_messages_out_total", "ferry_ping_warnings_total", "ferry_probes_total",
+		"ferry_queued_bytes", "ferry_redelivered_total", "ferry_rejected_total", "ferry_reliable_in_total",
+		"ferry_reliable_out_total", "ferry_replayed_total", "ferry_resumes_failed_total", "ferry_resumes_total",
+		"ferry_session_takeovers_total", "ferry_sessions", "ferry_sessions_expired_total", "ferry_wakeups_total",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("metric families:\n got %q\nwant %q", got, want)
