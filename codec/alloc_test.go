@@ -40,6 +40,22 @@ func TestZeroAllocs(t *testing.T) {
 		enc(Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable, Lane: 2, Seq: 3, Payload: []byte("x")}),
 	}
 	unknown := []byte{0, 0, 0, 3, 0x7f, 0, 0}
+	// SPEC §6.5: keyed frames, rejected and fragmented.
+	keyedRejects := [][]byte{
+		enc(modified(keyedData, func(f *Frame) { f.Opaque = 0 })),     // Key 0
+		truncateFrame(enc(keyedExpiry), 8+len(keyedExpiry.Payload)),   // no Key
+		withByte(batchOf(1, innerData), 5, byte(protocol.FlagKeyed)),  // KEYED on BATCH
+		withByte(enc(keyedData), 5, 0x80|byte(protocol.FlagReliable)), // reserved bit
+	}
+	keyedTmpl := Frame{Type: protocol.FramePublish, Flags: protocol.FlagKeyed | protocol.FlagExpiry, Lane: 1, Name: []byte("t"), TTL: 100, Opaque: 5}
+	var keyedFrags [][]byte
+	for fr := NewFragmenter(&keyedTmpl, make([]byte, 40), 1, 16); ; {
+		f, ok := fr.Next()
+		if !ok {
+			break
+		}
+		keyedFrags = append(keyedFrags, f.Append(nil))
+	}
 
 	checks := map[string]func(){
 		"decode every valid frame": func() {
@@ -79,6 +95,25 @@ func TestZeroAllocs(t *testing.T) {
 		},
 		"reassembler placeholder": func() {
 			for _, b := range placeholderSeq {
+				f, _, _ := d.Decode(b)
+				if _, _, err := r.Add(&f, 0); err != nil {
+					panic(err)
+				}
+			}
+		},
+		"encode keyed": func() {
+			buf = keyedData.Append(buf[:0])
+			buf = keyedExpiry.Append(buf)
+		},
+		"decode keyed rejects": func() {
+			for _, b := range keyedRejects {
+				if _, _, err := d.Decode(b); err == nil {
+					panic("accepted")
+				}
+			}
+		},
+		"reassembler keyed fragments": func() {
+			for _, b := range keyedFrags {
 				f, _, _ := d.Decode(b)
 				if _, _, err := r.Add(&f, 0); err != nil {
 					panic(err)

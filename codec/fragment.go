@@ -21,8 +21,9 @@ type Fragmenter struct {
 }
 
 // NewFragmenter prepares the fragments of msg. tmpl gives the frame type,
-// lane and fixed fields (Route, Corr, Name, TTL and the flags other than
-// FRAGMENT and COMPRESSED); its Payload is ignored. size is the largest
+// lane and fixed fields (Route, Corr, Name, TTL, the Key in Opaque, and the
+// flags other than FRAGMENT and COMPRESSED), which every fragment carries
+// alike (SPEC §10.1); its Payload is ignored. size is the largest
 // fragment payload, normally protocol.DefaultFragmentSize. msgID must differ
 // from the previous fragmented message of the same lane.
 func NewFragmenter(tmpl *Frame, msg []byte, msgID uint32, size int) Fragmenter {
@@ -97,6 +98,7 @@ type partial struct {
 	route  uint32
 	corr   uint32
 	ttl    uint32
+	key    uint64 // the idempotency key (KEYED), or 0
 	name   []byte
 	buf    []byte
 	last   int64
@@ -226,7 +228,7 @@ func (r *Reassembler) start(p *partial, f *Frame) error {
 	p.active = true
 	p.typ, p.msgID, p.total = f.Type, f.MsgID, f.Total
 	p.flags = f.Flags &^ protocol.FlagCompressed
-	p.route, p.corr, p.ttl = f.Route, f.Corr, f.TTL
+	p.route, p.corr, p.ttl, p.key = f.Route, f.Corr, f.TTL, f.Key()
 	p.name = append(p.name[:0], f.Name...)
 	p.buf = p.buf[:0]
 	r.active++
@@ -235,10 +237,11 @@ func (r *Reassembler) start(p *partial, f *Frame) error {
 }
 
 // match checks a later fragment against its message (SPEC §10.3): same
-// type, flags other than COMPRESSED, MsgID, Total, fixed fields and TTL.
+// type, flags other than COMPRESSED, MsgID, Total, fixed fields, TTL and
+// Key.
 func (p *partial) match(f *Frame) error {
 	if f.Type != p.typ || f.Flags&^protocol.FlagCompressed != p.flags || f.MsgID != p.msgID || f.Total != p.total || f.Route != p.route ||
-		f.Corr != p.corr || f.TTL != p.ttl || !bytes.Equal(f.Name, p.name) {
+		f.Corr != p.corr || f.TTL != p.ttl || f.Key() != p.key || !bytes.Equal(f.Name, p.name) {
 		return ErrFragmentMismatch
 	}
 	if int(f.Offset) != len(p.buf) {

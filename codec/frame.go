@@ -26,7 +26,7 @@ import (
 //	DATA:    Route (32) | Corr (32)
 //	PUBLISH: Corr (32) | TopicLen (16) | Topic
 //	DIRECT:  Corr (32) | PeerLen (16) | Peer
-//	then:    [Seq (64)] [MsgID (32) | Offset (32) | Total (32)] [TTL (32)] | Payload
+//	then:    [Seq (64)] [MsgID (32) | Offset (32) | Total (32)] [TTL (32)] [Key (64)] | Payload
 //
 // The delivery frames (SPEC §7.7, §7.8) have fixed bodies:
 //
@@ -68,7 +68,12 @@ type Frame struct {
 	// and for a CONFIRM the Seq of the frame that completed the message it
 	// answers (SPEC §7.7).
 	Seq uint64
-	// Opaque is the value a PING carries and its PONG echoes (SPEC §7.1).
+	// Opaque is the value a PING carries and its PONG echoes (SPEC §7.1),
+	// and the idempotency Key of a message frame with FlagKeyed (SPEC
+	// §6.5), never 0 there; Key reads it, and gives 0 for a frame without
+	// a key. No frame type has both, and Frame's size is pinned at 128
+	// bytes, so the two share one field: encoding a message frame writes
+	// Opaque only when FlagKeyed is set, and decoding one sets it only then.
 	Opaque uint64
 	// Cumulative and Selective are an ACK's acknowledgement (SPEC §7.2).
 	Cumulative, Selective uint64
@@ -388,6 +393,16 @@ func (f *Frame) parseOptional(b []byte) error {
 		f.TTL = be.Uint32(b)
 		b = b[4:]
 	}
+	if f.Flags&protocol.FlagKeyed != 0 {
+		if len(b) < 8 {
+			return ErrTruncatedBody
+		}
+		// SPEC §3.3, §6.5: Key 0 is never valid.
+		if f.Opaque = be.Uint64(b); f.Opaque == 0 {
+			return ErrBadValue
+		}
+		b = b[8:]
+	}
 	if len(b) > 0 {
 		f.Payload = b
 	}
@@ -407,13 +422,23 @@ func (f *Frame) parseOptional(b []byte) error {
 	return nil
 }
 
+// Key returns the idempotency key of a message frame with FlagKeyed (SPEC
+// §6.5), held in Opaque, and 0 for any other frame: 0 is never a key.
+func (f *Frame) Key() uint64 {
+	if f.Flags&protocol.FlagKeyed == 0 || !f.Type.IsMessage() {
+		return 0
+	}
+	return f.Opaque
+}
+
 // IsExpiredPlaceholder reports whether f is the stand-in a sender replays,
 // after a session resumes, for a reliable frame whose message expired while
 // unacknowledged (SPEC §12.8): a message frame, RELIABLE and EXPIRY with a
-// TTL of 0, neither FRAGMENT nor COMPRESSED, with no payload. It fills its
-// Seq; the receiver acknowledges it and drops it as expired (§6.4), and it
-// ends a partial reliable message on its lane instead of interrupting it
-// (§10.3 rule 4).
+// TTL of 0, neither FRAGMENT nor COMPRESSED, with no payload. It keeps
+// KEYED and the Key when the frame it stands in for had them. It fills its
+// Seq; the receiver acknowledges it and drops it as expired (§6.4), without
+// looking its key up (§6.5), and it ends a partial reliable message on its
+// lane instead of interrupting it (§10.3 rule 4).
 func (f *Frame) IsExpiredPlaceholder() bool {
 	const mask = protocol.FlagReliable | protocol.FlagExpiry | protocol.FlagFragment | protocol.FlagCompressed
 	return f.Type.IsMessage() && f.Flags&mask == protocol.FlagReliable|protocol.FlagExpiry &&
@@ -452,6 +477,9 @@ func (f *Frame) optionalLen() int {
 	}
 	if f.Flags&protocol.FlagExpiry != 0 {
 		n += 4
+	}
+	if f.Flags&protocol.FlagKeyed != 0 {
+		n += 8
 	}
 	return n
 }
@@ -555,6 +583,9 @@ func (f *Frame) appendOptional(b []byte) []byte {
 	if f.Flags&protocol.FlagExpiry != 0 {
 		b = be.AppendUint32(b, f.TTL)
 	}
+	if f.Flags&protocol.FlagKeyed != 0 {
+		b = be.AppendUint64(b, f.Opaque)
+	}
 	return b
 }
 
@@ -617,7 +648,8 @@ func (f *Frame) Check(maxFrameSize int) error {
 			return ErrBatchCount
 		}
 	}
-	if (f.Flags&protocol.FlagReliable != 0 && f.Seq == 0) || (f.Flags&protocol.FlagResponse != 0 && f.Corr == 0) {
+	if (f.Flags&protocol.FlagReliable != 0 && f.Seq == 0) || (f.Flags&protocol.FlagResponse != 0 && f.Corr == 0) ||
+		(f.Flags&protocol.FlagKeyed != 0 && f.Opaque == 0) {
 		return ErrBadValue
 	}
 	if f.Flags&protocol.FlagFragment != 0 {

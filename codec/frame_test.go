@@ -179,6 +179,19 @@ func TestDecodeTable(t *testing.T) {
 
 		// SPEC §4.2: the first unassigned type after them.
 		{"type 0x11", withByte(ping.Append(nil), 4, 0x11), 4096, ErrUnknownType},
+
+		// SPEC §3.3, §6.5: KEYED adds a Key (u64, ≥ 1) after TTL.
+		{"keyed", enc(keyedData), 4096, nil},
+		{"keyed with expiry", enc(keyedExpiry), 4096, nil},
+		{"keyed key 0", enc(modified(keyedData, func(f *Frame) { f.Opaque = 0 })), 4096, ErrBadValue},
+		{"keyed key 0 with expiry", enc(modified(keyedExpiry, func(f *Frame) { f.Opaque = 0 })), 4096, ErrBadValue},
+		{"keyed truncated before key", truncateFrame(enc(keyedExpiry), 8+len(keyedExpiry.Payload)), 4096, ErrTruncatedBody},
+		{"keyed key cut short", truncateFrame(enc(keyedExpiry), 1+len(keyedExpiry.Payload)), 4096, ErrTruncatedBody},
+		{"keyed on batch", withByte(batchOf(1, innerData), 5, byte(protocol.FlagKeyed)), 4096, ErrReservedFlags},
+		{"keyed on confirm", withByte(enc(confirmProcessed), 5, byte(protocol.FlagKeyed)), 4096, ErrReservedFlags},
+		{"keyed on subscribe", withByte(enc(Frame{Type: protocol.FrameSubscribe, Corr: 1, Name: []byte("a")}), 5, byte(protocol.FlagKeyed)), 4096, ErrReservedFlags},
+		{"keyed in batch", batchOf(1, enc(keyedData)), 4096, nil},
+		{"flag 0x80", withByte(enc(keyedData), 5, 0x80|byte(keyedData.Flags)), 4096, ErrReservedFlags},
 	}
 	for _, tt := range tests {
 		d := Decoder{MaxFrameSize: tt.max}
@@ -226,6 +239,9 @@ func TestIsExpiredPlaceholder(t *testing.T) {
 		{"no expiry", mod(func(f *Frame) { f.Flags = protocol.FlagReliable }), false},
 		{"fragment", mod(func(f *Frame) { f.Flags |= protocol.FlagFragment }), false},
 		{"compressed", mod(func(f *Frame) { f.Flags |= protocol.FlagCompressed }), false},
+		// SPEC §12.8: a placeholder keeps KEYED and the Key of the frame
+		// it stands in for.
+		{"keeps KEYED", mod(func(f *Frame) { f.Flags |= protocol.FlagKeyed; f.Opaque = 9 }), true},
 		{"not a message", Frame{Type: protocol.FrameConfirm, Flags: protocol.FlagReliable | protocol.FlagExpiry}, false},
 	}
 	for _, tt := range tests {
@@ -267,6 +283,10 @@ func TestCheckRejects(t *testing.T) {
 		{Type: protocol.FrameGapReport},
 		{Type: protocol.FrameGapReport, Payload: make([]byte, GapReportLen+1)},
 		{Type: protocol.FrameGapReport, Payload: make([]byte, GapReportLen), Lane: 2},
+		{Type: protocol.FrameData, Lane: 1, Flags: protocol.FlagKeyed},
+		{Type: protocol.FrameDirect, Lane: 2, Flags: protocol.FlagKeyed | protocol.FlagReliable | protocol.FlagExpiry, Seq: 1, TTL: 1, Name: []byte("p")},
+		{Type: protocol.FrameBatch, Lane: 1, Flags: protocol.FlagKeyed, Count: 1, Payload: innerData, Opaque: 1},
+		{Type: protocol.FramePing, Flags: protocol.FlagKeyed, Opaque: 1},
 	}
 	for i, f := range bad {
 		if err := f.Check(4096); err == nil {
@@ -402,6 +422,9 @@ func randomFrame(rng interface {
 		}
 		if f.Flags.Has(protocol.FlagExpiry) {
 			f.TTL = rng.Uint32()
+		}
+		if f.Flags.Has(protocol.FlagKeyed) {
+			f.Opaque = max(rng.Uint64(), 1) // SPEC §6.5: never 0
 		}
 		n := rng.IntN(2000)
 		if f.Flags.Has(protocol.FlagFragment) {

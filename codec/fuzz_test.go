@@ -62,11 +62,21 @@ func FuzzDecode(f *testing.F) {
 		{Type: protocol.FrameData, Flags: protocol.FlagReliable | protocol.FlagAppAck | protocol.FlagExpiry, Lane: 3, Seq: 1, TTL: 1, Payload: []byte("a")},
 		{Type: protocol.FrameDirect, Flags: protocol.FlagReliable | protocol.FlagAppAck | protocol.FlagFragment, Lane: 2, Seq: 9, MsgID: 1, Total: 3, Name: []byte("p"), Payload: []byte("ab")},
 		{Type: protocol.FramePublish, Flags: protocol.FlagReliable | protocol.FlagExpiry, Lane: 1, Seq: 4, Name: []byte("t")},
+		// SPEC §6.5: keyed frames; the Key at 1 and at its maximum, after
+		// every other optional field, and in a keyed placeholder.
+		keyedData,
+		keyedExpiry,
+		{Type: protocol.FrameDirect, Flags: protocol.FlagReliable | protocol.FlagFragment | protocol.FlagExpiry | protocol.FlagAppAck | protocol.FlagKeyed,
+			Lane: 3, Seq: 1, MsgID: 2, Total: 9, TTL: 1, Opaque: 1, Name: []byte("p"), Payload: []byte("abc")},
+		{Type: protocol.FramePublish, Flags: protocol.FlagKeyed, Lane: 2, Opaque: 1<<64 - 1},
+		{Type: protocol.FrameData, Flags: protocol.FlagReliable | protocol.FlagExpiry | protocol.FlagKeyed, Lane: 1, Seq: 2, Opaque: 3},
 	} {
 		f.Add(fr.Append(nil))
 	}
 	f.Add(withByte(AppendGapReport(nil, GapReport{}), 3, GapReportLen+protocol.MinLength+1))
 	f.Add(batchOf(2, enc(Frame{Type: protocol.FrameConfirm, AckLane: 2, Seq: 7}), AppendGapReport(nil, GapReport{Expired: 1})))
+	f.Add(batchOf(1, enc(keyedData)))
+	f.Add(truncateFrame(enc(keyedExpiry), 8+len(keyedExpiry.Payload)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d := Decoder{MaxFrameSize: 4096, Compression: true}
 		fr, n, err := d.Decode(b)
@@ -98,6 +108,14 @@ func FuzzDecode(f *testing.F) {
 		// SPEC §3.3: APP_ACK only with RELIABLE.
 		if fr.Flags.Has(protocol.FlagAppAck) && !fr.Flags.Has(protocol.FlagReliable) {
 			t.Fatal("APP_ACK without RELIABLE decoded")
+		}
+		// SPEC §6.5: a Key only with KEYED, on a message frame, never 0;
+		// a message frame's Opaque is its Key and nothing else.
+		if fr.Flags.Has(protocol.FlagKeyed) != (fr.Key() != 0) {
+			t.Fatalf("KEYED %v with Key %d", fr.Flags.Has(protocol.FlagKeyed), fr.Key())
+		}
+		if fr.Type.IsMessage() && fr.Opaque != fr.Key() {
+			t.Fatalf("%s: Opaque %d beside Key %d", fr.Type, fr.Opaque, fr.Key())
 		}
 		// The receiver's further steps on this one frame.
 		switch fr.Type {

@@ -96,6 +96,21 @@ var (
 	appAckData       = Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable | protocol.FlagAppAck, Lane: 1, Route: 9, Seq: 2, Payload: []byte("do")}
 )
 
+// Keyed message frames (SPEC §6.5): the Key travels in Opaque.
+var (
+	// keyedData is a reliable request with a key: a random 64-bit value,
+	// here the high half of a UUID.
+	keyedData = Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable | protocol.FlagKeyed, Lane: 1, Route: 9, Corr: 5, Seq: 3,
+		Opaque: 0x9f3c2a7be1d04f86, Payload: []byte("pay")}
+	// keyedExpiry shows the order of the optional fields: TTL (EXPIRY,
+	// 0x10), then Key (KEYED, 0x40).
+	keyedExpiry = Frame{Type: protocol.FrameData, Flags: protocol.FlagExpiry | protocol.FlagKeyed, Lane: 2, Route: 4, TTL: 5000,
+		Opaque: 0x1122334455667788, Payload: []byte("soon")}
+)
+
+// modified returns a copy of f changed by fn.
+func modified(f Frame, fn func(*Frame)) Frame { fn(&f); return f }
+
 var (
 	innerAck  = enc(Frame{Type: protocol.FrameAck, AckLane: 2, AckDelay: 250, Cumulative: 9, Selective: 0x5})
 	innerData = enc(Frame{Type: protocol.FrameData, Lane: 2, Route: 3, Payload: []byte("move")})
@@ -240,6 +255,35 @@ func frameCases() []frameCase {
 		}, err: "PROTOCOL_ERROR"},
 		{name: "batch-inner-app-ack-without-reliable", section: "§9.2", build: func() []byte { return batchOf(1, withByte(innerData, 5, byte(protocol.FlagAppAck))) }, err: "PROTOCOL_ERROR"},
 
+		// §6.5: idempotency keys.
+		{name: "data-reliable-keyed", section: "§6.5", comment: "a reliable request with an idempotency key; sent again with the same key, even in a new session, it is not delivered again and is answered with RESULT OK, detail \"duplicate\"",
+			frame: p(keyedData)},
+		{name: "data-keyed-expiry", section: "§3.3", comment: "optional fields in ascending order of their flag bits: TTL (EXPIRY, 0x10) 00001388, then Key (KEYED, 0x40) 1122334455667788, then the payload",
+			frame: p(keyedExpiry)},
+		{name: "publish-keyed-fragment", section: "§10.1", comment: "every fragment of a keyed message carries KEYED and the same Key, after its fragment header",
+			frame: p(Frame{Type: protocol.FramePublish, Flags: protocol.FlagReliable | protocol.FlagFragment | protocol.FlagKeyed, Lane: 2,
+				Seq: 40, MsgID: 6, Offset: 8, Total: 24, Opaque: 0x00000000deadbeef, Name: []byte("orders/eu"), Payload: []byte("-item-2-")})},
+		{name: "direct-every-optional-field", section: "§3.3", compression: true, comment: "Seq, MsgID, Offset, Total, TTL and Key, in that order; APP_ACK and COMPRESSED add no field",
+			frame: p(Frame{Type: protocol.FrameDirect,
+				Flags: protocol.FlagCompressed | protocol.FlagReliable | protocol.FlagFragment | protocol.FlagExpiry | protocol.FlagAppAck | protocol.FlagKeyed,
+				Lane:  3, Seq: 2, MsgID: 3, Offset: 0, Total: 48, TTL: 60_000, Opaque: 1 << 63, Name: []byte("device-4"), Payload: snappyRef})},
+		{name: "data-keyed-expired-placeholder", section: "§12.8", comment: "the placeholder of a keyed frame keeps KEYED and its Key; the receiver drops it as expired without looking the key up",
+			frame: p(Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable | protocol.FlagExpiry | protocol.FlagKeyed, Lane: 1, Route: 9, Corr: 5, Seq: 4, Opaque: keyedData.Opaque})},
+		{name: "data-key-zero", section: "§6.5", comment: "Key 0 is never valid",
+			build: func() []byte { return enc(modified(keyedData, func(f *Frame) { f.Opaque = 0 })) }, err: "PROTOCOL_ERROR"},
+		{name: "publish-fragment-key-zero", section: "§6.5", build: func() []byte {
+			return enc(Frame{Type: protocol.FramePublish, Flags: protocol.FlagFragment | protocol.FlagKeyed, Lane: 2, MsgID: 1, Total: 4, Name: []byte("t"), Payload: []byte("ab")})
+		}, err: "PROTOCOL_ERROR"},
+		{name: "data-keyed-truncated-before-key", section: "§3.3", comment: "KEYED is set but the body ends after TTL",
+			build: func() []byte { return truncateFrame(enc(keyedExpiry), 8+len(keyedExpiry.Payload)) }, err: "PROTOCOL_ERROR"},
+		{name: "data-keyed-key-cut-short", section: "§3.3", comment: "the body ends 4 bytes into the Key",
+			build: func() []byte { return truncateFrame(enc(keyedExpiry), 4+len(keyedExpiry.Payload)) }, err: "PROTOCOL_ERROR"},
+		{name: "batch-keyed", section: "§3.3", comment: "KEYED is for message frames; a BATCH may set only COMPRESSED",
+			build: func() []byte { return withByte(batchOf(1, innerData), 5, byte(protocol.FlagKeyed)) }, err: "PROTOCOL_ERROR"},
+		{name: "batch-inner-keyed-key-zero", section: "§9.2", build: func() []byte {
+			return batchOf(1, enc(modified(keyedData, func(f *Frame) { f.Opaque = 0 })))
+		}, err: "PROTOCOL_ERROR"},
+
 		// §9: batches.
 		{name: "batch", section: "§9", frame: p(Frame{Type: protocol.FrameBatch, Lane: 2, Count: 3, Payload: bytes.Join([][]byte{innerAck, innerData, innerPub}, nil)})},
 		{name: "batch-compressed", section: "§9", compression: true, frame: p(Frame{Type: protocol.FrameBatch, Flags: protocol.FlagCompressed, Lane: 1, Count: 8,
@@ -296,7 +340,7 @@ func frameCases() []frameCase {
 		{name: "type-reserved-0x11", section: "§4.2", comment: "the first type after GAP_REPORT", build: func() []byte { return withByte(ping, 4, 0x11) }, err: "PROTOCOL_ERROR"},
 		{name: "type-unknown", section: "§4", build: func() []byte { return withByte(ping, 4, 0x7e) }, err: "PROTOCOL_ERROR"},
 		{name: "flags-on-ping", section: "§3.3", build: func() []byte { return withByte(ping, 5, 0x01) }, err: "PROTOCOL_ERROR"},
-		{name: "flag-reserved-0x40", section: "§3.3", build: func() []byte { return withByte(data, 5, 0x40) }, err: "PROTOCOL_ERROR"},
+		{name: "flag-reserved-0x80", section: "§3.3", build: func() []byte { return withByte(data, 5, 0x80) }, err: "PROTOCOL_ERROR"},
 		{name: "flag-response-on-publish", section: "§3.3", build: func() []byte { return withByte(innerPub, 5, 0x08) }, err: "PROTOCOL_ERROR"},
 		{name: "lane-reserved-bits", section: "§3.4", build: func() []byte { return withByte(data, 6, 0x05) }, err: "PROTOCOL_ERROR"},
 		{name: "data-on-lane0", section: "§8.1", build: func() []byte { return withByte(data, 6, 0) }, err: "PROTOCOL_ERROR"},
@@ -448,6 +492,26 @@ func msgCases() []msgCase {
 	}
 	placeholder := Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable | protocol.FlagExpiry, Lane: 2, Route: 8, Seq: 9}
 	next := Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable, Lane: 2, Route: 8, Seq: 10, Payload: []byte("next")}
+	// A keyed, reliable PUBLISH in three fragments: each carries the Key
+	// (SPEC §6.5, §10.1).
+	keyT := Frame{Type: protocol.FramePublish, Flags: protocol.FlagReliable | protocol.FlagKeyed, Lane: 2, Name: []byte("orders/eu"), Opaque: 0x00000000deadbeef}
+	keyMsg := []byte("-item-1--item-2--item-3-")
+	keyFrags := fragmentsOf(keyT, keyMsg, 8, 6)
+	for i := range keyFrags {
+		keyFrags[i].Seq = uint64(39 + i)
+	}
+	// The same with an expiry, interrupted and expired before the session
+	// resumed: the placeholder keeps KEYED and the Key (SPEC §12.8).
+	keyExpT := keyT
+	keyExpT.Flags |= protocol.FlagExpiry
+	keyExpT.TTL = 30_000
+	keyExpFrags := fragmentsOf(keyExpT, keyMsg, 8, 7)
+	for i := range keyExpFrags {
+		keyExpFrags[i].Seq = uint64(50 + i)
+	}
+	keyPlaceholder := Frame{Type: protocol.FramePublish, Flags: protocol.FlagReliable | protocol.FlagExpiry | protocol.FlagKeyed, Lane: 2,
+		Name: []byte("orders/eu"), Seq: 52, Opaque: keyT.Opaque}
+	pubNext := Frame{Type: protocol.FramePublish, Flags: protocol.FlagReliable, Lane: 2, Name: []byte("orders/eu"), Seq: 53, Payload: []byte("next")}
 	m40 := vecMessage{Type: "DATA", Lane: 3, Route: 8, PayloadHex: hexs(msg40)}
 	mod := func(f Frame, fn func(*Frame)) Frame { fn(&f); return f }
 	return []msgCase{
@@ -494,5 +558,13 @@ func msgCases() []msgCase {
 			frames: []Frame{frags[0], mod(placeholder, func(f *Frame) { f.Lane = 3 })}, err: "PROTOCOL_ERROR"},
 		{name: "placeholder-with-payload-interrupts", section: "§10.3", comment: "TTL 0 with a payload is not a placeholder: it interrupts the partial message",
 			frames: []Frame{relFrags[0], mod(placeholder, func(f *Frame) { f.Payload = []byte("x") })}, err: "PROTOCOL_ERROR"},
+		{name: "fragmented-keyed-publish", section: "§6.5", comment: "every fragment carries the same Key; the message is delivered with it",
+			frames: keyFrags, messages: []vecMessage{{Type: "PUBLISH", Lane: 2, Topic: "orders/eu", Key: keyT.Opaque, PayloadHex: hexs(keyMsg)}}},
+		{name: "fragment-key-changes", section: "§10.3", comment: "a later fragment with another Key than the first",
+			frames: []Frame{keyFrags[0], mod(keyFrags[1], func(f *Frame) { f.Opaque++ })}, err: "PROTOCOL_ERROR"},
+		{name: "fragment-key-dropped", section: "§10.3", comment: "KEYED is set on every fragment of a message or on none",
+			frames: []Frame{keyFrags[0], mod(keyFrags[1], func(f *Frame) { f.Flags &^= protocol.FlagKeyed; f.Opaque = 0 })}, err: "PROTOCOL_ERROR"},
+		{name: "keyed-placeholder-ends-partial", section: "§12.8", comment: "Seq 50 and 51 began a keyed reliable message that expired before the session resumed; Seq 52 is replayed as a placeholder that keeps KEYED and the Key and ends the partial message; both are dropped as expired, and no key is looked up or remembered",
+			frames: []Frame{keyExpFrags[0], keyExpFrags[1], keyPlaceholder, pubNext}, messages: []vecMessage{{Type: "PUBLISH", Lane: 2, Topic: "orders/eu", PayloadHex: hexs([]byte("next"))}}},
 	}
 }

@@ -40,6 +40,7 @@ type vecFrame struct {
 	Offset            uint32      `json:"offset,omitempty"`
 	Total             uint32      `json:"total,omitempty"`
 	TTL               uint32      `json:"ttl_ms,omitempty"`
+	Key               uint64      `json:"key,omitempty,string"`
 	Code              string      `json:"code,omitempty"`
 	ReconnectAfter    uint32      `json:"reconnect_after_ms,omitempty"`
 	AckLane           uint8       `json:"ack_lane,omitempty"`
@@ -125,6 +126,7 @@ type vecMessage struct {
 	Corr       uint32 `json:"corr,omitempty"`
 	Topic      string `json:"topic,omitempty"`
 	Peer       string `json:"peer,omitempty"`
+	Key        uint64 `json:"key,omitempty,string"`
 	PayloadHex string `json:"payload_hex"`
 }
 
@@ -216,6 +218,10 @@ func toVec(f *Frame, d *Decoder) (vecFrame, error) {
 		Route: f.Route, Corr: f.Corr, Seq: f.Seq, MsgID: f.MsgID, Offset: f.Offset, Total: f.Total,
 		TTL: f.TTL, ReconnectAfter: f.ReconnectAfter, AckLane: uint8(f.AckLane), AckDelay: f.AckDelay,
 		Cumulative: f.Cumulative, Selective: f.Selective, Count: f.Count, Options: f.Options, Opaque: f.Opaque,
+	}
+	if f.Type.IsMessage() {
+		// SPEC §6.5: a message frame's Opaque is its Key.
+		v.Key, v.Opaque = f.Key(), 0
 	}
 	switch f.Type {
 	case protocol.FrameConfirm:
@@ -313,6 +319,9 @@ func fromVec(v *vecFrame) (Frame, error) {
 	f.Route, f.Corr, f.Seq, f.MsgID, f.Offset, f.Total = v.Route, v.Corr, v.Seq, v.MsgID, v.Offset, v.Total
 	f.TTL, f.ReconnectAfter, f.AckLane, f.AckDelay = v.TTL, v.ReconnectAfter, protocol.Lane(v.AckLane), v.AckDelay
 	f.Cumulative, f.Selective, f.Count, f.Options, f.Opaque = v.Cumulative, v.Selective, v.Count, v.Options, v.Opaque
+	if v.Key != 0 {
+		f.Opaque = v.Key
+	}
 	if v.Code != "" {
 		if f.Code, err = codeByName(v.Code); err != nil {
 			return f, err

@@ -156,7 +156,7 @@ func reassemble(framesHex []string, maxMessage int) ([]vecMessage, error) {
 			continue
 		}
 		if done {
-			m := vecMessage{Type: f.Type.String(), Lane: uint8(f.Lane), Route: f.Route, Corr: f.Corr, PayloadHex: hexs(msg)}
+			m := vecMessage{Type: f.Type.String(), Lane: uint8(f.Lane), Route: f.Route, Corr: f.Corr, Key: f.Key(), PayloadHex: hexs(msg)}
 			switch f.Type {
 			case protocol.FramePublish:
 				m.Topic = string(f.Name)

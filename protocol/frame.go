@@ -119,6 +119,11 @@ const (
 	// PUBLISH, DIRECT, and only together with FlagReliable: APP_ACK
 	// without RELIABLE is a PROTOCOL_ERROR (SPEC §3.3).
 	FlagAppAck Flags = 0x20
+	// FlagKeyed: an idempotency Key (uint64, never 0) follows, after TTL:
+	// the sending application's identifier of the message, with which a
+	// server drops a message it already accepted from the same client id,
+	// even in a new session (SPEC §6.5). DATA, PUBLISH, DIRECT.
+	FlagKeyed Flags = 0x40
 )
 
 var flagNames = [...]struct {
@@ -131,6 +136,7 @@ var flagNames = [...]struct {
 	{FlagResponse, "RESPONSE"},
 	{FlagExpiry, "EXPIRY"},
 	{FlagAppAck, "APP_ACK"},
+	{FlagKeyed, "KEYED"},
 }
 
 // Has reports whether every bit of g is set in f.
@@ -169,7 +175,7 @@ func FlagNames() map[Flags]string {
 	return m
 }
 
-const messageFlags = FlagCompressed | FlagReliable | FlagFragment | FlagExpiry | FlagAppAck
+const messageFlags = FlagCompressed | FlagReliable | FlagFragment | FlagExpiry | FlagAppAck | FlagKeyed
 
 // AllowedFlags returns the flag bits frame type t may set (SPEC §3.3). A
 // bit being allowed does not make every combination valid: FlagAppAck

@@ -53,6 +53,14 @@ const (
 	// grants unless configured otherwise; requests are clamped to it
 	// (SPEC §5.4.6).
 	DefaultMaxSessionExpirySec = 3600
+
+	// DefaultKeyRetentionSec is how long a server remembers, by default,
+	// an idempotency key it accepted from a client id (SPEC §6.5).
+	DefaultKeyRetentionSec = 600
+	// DefaultKeysPerClient is how many idempotency keys a server remembers
+	// per client id by default; past it the oldest are forgotten first
+	// (SPEC §6.5).
+	DefaultKeysPerClient = 10_000
 )
 
 // Delivery timing that peers rely on, SPEC §12.4 and §12.6.

@@ -20,6 +20,7 @@ func TestStrings(t *testing.T) {
 		{Flags(0).String(), "0"},
 		{(FlagReliable | 0x80).String(), "RELIABLE|0x80"},
 		{(FlagReliable | FlagAppAck).String(), "RELIABLE|APP_ACK"},
+		{(FlagExpiry | FlagKeyed | 0x80).String(), "EXPIRY|KEYED|0x80"},
 		{ConfirmProcessed.String(), "PROCESSED"},
 		{ConfirmRejected.String(), "REJECTED"},
 		{Verdict(2).String(), "UNKNOWN_VERDICT(2)"},
@@ -130,7 +131,15 @@ func TestFlagsValid(t *testing.T) {
 		{FrameConfirm, FlagAppAck, false},
 		{FrameGapReport, FlagCompressed, false},
 		{FrameBatch, FlagCompressed, true},
-		{FrameData, 0x40, false},
+		// SPEC §3.3: KEYED on the three message types, alone or with any
+		// other of their flags.
+		{FrameData, FlagKeyed, true},
+		{FramePublish, FlagKeyed | FlagExpiry, true},
+		{FrameDirect, FlagKeyed | FlagReliable | FlagAppAck | FlagFragment, true},
+		{FrameData, FlagKeyed | FlagAppAck, false},
+		{FrameBatch, FlagKeyed, false},
+		{FrameSubscribe, FlagKeyed, false},
+		{FrameData, 0x80, false},
 	}
 	for _, tt := range tests {
 		if got := FlagsValid(tt.t, tt.f); got != tt.want {
