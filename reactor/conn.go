@@ -1,6 +1,7 @@
 package reactor
 
 import (
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,8 @@ type transport interface {
 	Buffered() int
 	Wake()
 	Close()
+	// RemoteAddr is the peer's address.
+	RemoteAddr() net.Addr
 }
 
 type connState uint8
@@ -81,14 +84,17 @@ type Conn struct {
 	peerRecvMax uint16 // the peer's ReceiveMax (SPEC §5.4.5)
 	// expirySec is the session expiry granted in WELCOME; > 0 means a
 	// SessionID was offered (SPEC §5.4.6).
-	expirySec  uint32
-	state      connState
-	compress   bool
-	resuming   bool // HELLO resumed a session still attached elsewhere
-	resumed    bool // the handshake resumed a session
-	inBlocked  bool
-	drrLane    protocol.Lane // the lane the round robin is visiting
-	drrGranted bool          // it has had its quantum for this visit
+	expirySec uint32
+	state     connState
+	compress  bool
+	resuming  bool // HELLO resumed a session still attached elsewhere
+	resumed   bool // the handshake resumed a session
+	// tokenUnproven: this connection's WELCOME rotated the resume token
+	// and nothing has arrived since, so the previous token still works.
+	tokenUnproven bool
+	inBlocked     bool
+	drrLane       protocol.Lane // the lane the round robin is visiting
+	drrGranted    bool          // it has had its quantum for this visit
 	// sess is the session the connection is attached to (or, while
 	// resuming, waiting for). Loop-owned.
 	sess *Session
@@ -134,6 +140,10 @@ func (c *Conn) wakeForWrite() {
 
 // ID is the server-unique number of the connection. Safe from any goroutine.
 func (c *Conn) ID() uint64 { return c.id }
+
+// RemoteAddr is the peer's address (for limits per source, and logs).
+// Call it on the loop, in a handler callback.
+func (c *Conn) RemoteAddr() net.Addr { return c.tr.RemoteAddr() }
 
 // ClientID is the id the client authenticated as (empty before the
 // handshake). Safe from any goroutine.
@@ -204,6 +214,9 @@ func (c *Conn) handleFrame(f *codec.Frame, now int64) {
 		c.handleHello(f)
 		return
 	}
+	if c.tokenUnproven {
+		c.proveToken()
+	}
 	switch f.Type {
 	case protocol.FramePing:
 		c.onPing(f, now)
@@ -247,6 +260,9 @@ func (c *Conn) handleFrame(f *codec.Frame, now int64) {
 				r := codec.Frame{Type: protocol.FrameResult, Lane: f.Lane, Corr: f.Corr, Code: protocol.CodeExpired}
 				_ = c.SendOnLoop(&r)
 			}
+		}
+		if done && f.Flags.Has(protocol.FlagKeyed) && !c.acceptKey(f, now) {
+			done = false
 		}
 		if done {
 			c.ctr.MessagesIn[f.Lane].Add(1)

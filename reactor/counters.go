@@ -66,13 +66,14 @@ type Counters struct {
 	Wakes atomic.Uint64
 
 	// Reliable delivery (SPEC §12).
-	ReliableIn   atomic.Uint64 // reliable frames accepted (new Seqs)
-	ReliableOut  atomic.Uint64 // reliable frames numbered and sent (not replays)
-	DuplicatesIn atomic.Uint64 // reliable frames received again: re-ACKed, not delivered
-	ExpiredIn    atomic.Uint64 // messages received with TTL 0, dropped
-	AcksRejected atomic.Uint64 // ACKs for Seqs never sent (PROTOCOL_ERROR)
-	Probes       atomic.Uint64 // PINGs sent because an ACK was overdue
-	Replayed     atomic.Uint64 // frames sent again on resume
+	ReliableIn    atomic.Uint64 // reliable frames accepted (new Seqs)
+	ReliableOut   atomic.Uint64 // reliable frames numbered and sent (not replays)
+	DuplicatesIn  atomic.Uint64 // reliable frames received again: re-ACKed, not delivered
+	ExpiredIn     atomic.Uint64 // messages received with TTL 0, dropped
+	DuplicateKeys atomic.Uint64 // keyed messages whose key was already used (SPEC §6.5), not delivered
+	AcksRejected  atomic.Uint64 // ACKs for Seqs never sent (PROTOCOL_ERROR)
+	Probes        atomic.Uint64 // PINGs sent because an ACK was overdue
+	Replayed      atomic.Uint64 // frames sent again on resume
 
 	// Application-level confirmation (APP_ACK, CONFIRM).
 	Confirmed       atomic.Uint64 // CONFIRM PROCESSED received
@@ -129,7 +130,7 @@ func (c *Counters) add(o *Counters) {
 	c.Wakes.Add(o.Wakes.Load())
 	for _, p := range [...][2]*atomic.Uint64{
 		{&c.ReliableIn, &o.ReliableIn}, {&c.ReliableOut, &o.ReliableOut}, {&c.DuplicatesIn, &o.DuplicatesIn},
-		{&c.ExpiredIn, &o.ExpiredIn}, {&c.AcksRejected, &o.AcksRejected}, {&c.Probes, &o.Probes},
+		{&c.ExpiredIn, &o.ExpiredIn}, {&c.DuplicateKeys, &o.DuplicateKeys}, {&c.AcksRejected, &o.AcksRejected}, {&c.Probes, &o.Probes},
 		{&c.Replayed, &o.Replayed}, {&c.Resumes, &o.Resumes}, {&c.ResumesFailed, &o.ResumesFailed},
 		{&c.Takeovers, &o.Takeovers}, {&c.SessionsExpired, &o.SessionsExpired},
 		{&c.Confirmed, &o.Confirmed}, {&c.Rejected, &o.Rejected}, {&c.ConfirmTimeouts, &o.ConfirmTimeouts},

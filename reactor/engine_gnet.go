@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"time"
 
@@ -139,6 +140,8 @@ func (t *gnetTransport) arm() error {
 func (t *gnetTransport) bind(c *Conn) { t.conn = c }
 
 func (t *gnetTransport) Buffered() int { return t.d.pending() }
+
+func (t *gnetTransport) RemoteAddr() net.Addr { return t.c.RemoteAddr() }
 
 // Wake goes through the loop, not gnet's per-connection Wake: a fan-out
 // that wakes ten thousand connections of one loop then costs one trigger

@@ -479,6 +479,8 @@ func (t *npConn) Writev(bs [][]byte) error {
 // taken yet. Holding pl.mu.
 func (t *npConn) Buffered() int { return t.out.n }
 
+func (t *npConn) RemoteAddr() net.Addr { return t.nc.RemoteAddr() }
+
 // Flush does nothing: Writev retries the engine buffer first, and the
 // pseudo-loop's tick retries it while it holds anything.
 func (t *npConn) Flush() error { return nil }

@@ -151,6 +151,8 @@ func (c *Conn) finishResume() {
 	}
 	sess.conn, sess.waiter = c, nil
 	sess.gen++
+	sess.prevValid = true
+	c.tokenUnproven = true
 	gen, received := sess.gen, sess.waitReceived
 	parked := sess.parked
 	sess.parked = [protocol.NumLanes - 1][]outItem{}
@@ -301,6 +303,16 @@ func (c *Conn) reencode(r *retained, now int64) {
 		ms := (r.expires - now) / int64(time.Millisecond)
 		binary.BigEndian.PutUint32(b[ttlOffset(protocol.FrameType(b[4]), b):], uint32(max(ms, 1)))
 	}
+}
+
+// proveToken retires the previous resume token: a frame arrived after the
+// WELCOME that carried the new one, so the client has it.
+func (c *Conn) proveToken() {
+	c.tokenUnproven = false
+	sess := c.sess
+	sess.mu.Lock()
+	sess.prevValid = false
+	sess.mu.Unlock()
 }
 
 // requeue puts an item that waited in the session into its lane.

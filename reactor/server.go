@@ -33,6 +33,7 @@ type Server struct {
 	nextID   atomic.Uint64
 
 	sessions     sessionStore
+	keys         keyStore
 	blockedConns atomic.Int64
 	watcher      *writeWatcher // gnet only
 	reasmLimits  codec.ReassemblyLimits
@@ -62,6 +63,7 @@ func New(cfg Config) (*Server, error) {
 	s.epoch = s.clock()
 	s.cfg.Sessions.withDefaults(cfg.MaxConns)
 	s.sessions.init()
+	s.keys.init()
 	s.reasmLimits = codec.ReassemblyLimits{
 		MaxFrameSize: cfg.MaxFrameSize, MaxMessageSize: cfg.MaxMessageSize,
 		MaxPartial: cfg.MaxPartial, MaxBytes: cfg.ReassemblyBytes, Timeout: cfg.ReassemblyTimeout,

@@ -55,6 +55,12 @@ type SessionConfig struct {
 	// Counters.DeadLettered either way). It runs on an event loop: it must
 	// not block, and f is valid only during the call.
 	DeadLetter func(s *Session, f *codec.Frame)
+	// KeyRetention is how long the idempotency keys a client used are
+	// remembered, and KeysPerClient how many at most per client id (the
+	// oldest are forgotten first). SPEC §6.5. Defaults 10 minutes and
+	// 10,000.
+	KeyRetention  time.Duration
+	KeysPerClient int
 	// MaxSessions bounds the sessions kept (attached or not). Past it a
 	// new connection gets a session that cannot be resumed. Default
 	// 2 × Config.MaxConns.
@@ -93,6 +99,12 @@ func (c *SessionConfig) withDefaults(maxConns int) {
 	if c.MaxDeliveries <= 0 {
 		c.MaxDeliveries = rtt.DefaultMaxDeliveries
 	}
+	if c.KeyRetention <= 0 {
+		c.KeyRetention = protocol.DefaultKeyRetentionSec * time.Second
+	}
+	if c.KeysPerClient <= 0 {
+		c.KeysPerClient = protocol.DefaultKeysPerClient
+	}
 	if c.MaxSessions <= 0 {
 		c.MaxSessions = 2 * maxConns
 	}
@@ -112,10 +124,14 @@ type Session struct {
 	clientID string
 	expiry   time.Duration // granted; 0: not resumable
 
-	mu        sync.Mutex
-	conn      *Conn // attached connection, nil between connections
-	waiter    *Conn // a connection resuming this session while conn still closes
-	gen       uint64
+	mu     sync.Mutex
+	conn   *Conn // attached connection, nil between connections
+	waiter *Conn // a connection resuming this session while conn still closes
+	gen    uint64
+	// prevValid: the token of generation gen-1 still resumes, because the
+	// connection given gen's token has received nothing yet (its WELCOME
+	// may have been lost with it).
+	prevValid bool
 	detachAt  int64 // server clock, when conn detached
 	gone      bool  // expired, or discarded
 	offline   *offline.Queue
@@ -470,12 +486,16 @@ func (s *Server) lookupResume(id, token []byte, clientID string) (*Session, *Con
 		}
 	}
 	sess.mu.Lock()
-	gen, gone := sess.gen, sess.gone
+	gen, gone, prev := sess.gen, sess.gone, sess.prevValid
 	sess.mu.Unlock()
 	if gone {
 		return nil, nil, resumeNew
 	}
-	if !hmac.Equal(s.resumeToken(sess.id, gen), token) || (clientID != "" && clientID != sess.clientID) {
+	// SPEC §5.4.7: the current token, or the one before it while the
+	// connection that was given the current one has not yet shown (by
+	// sending anything) that its WELCOME arrived.
+	ok := hmac.Equal(s.resumeToken(sess.id, gen), token) || prev && gen > 1 && hmac.Equal(s.resumeToken(sess.id, gen-1), token)
+	if !ok || (clientID != "" && clientID != sess.clientID) {
 		s.counters.ResumesFailed.Add(1)
 		return nil, nil, resumeFailed
 	}
@@ -510,6 +530,7 @@ func (s *Server) janitor() {
 			return
 		case <-t.C:
 			s.expireSessions()
+			s.keys.sweep(s.now())
 		}
 	}
 }

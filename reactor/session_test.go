@@ -286,6 +286,9 @@ func TestResumeFailed(t *testing.T) {
 			if !w2.SessionPresent {
 				t.Fatal("valid token not resumed")
 			}
+			// A frame after WELCOME shows the client has the new token.
+			c2.Send(codec.Frame{Type: protocol.FramePong})
+			waitFor(t, "PONG", 5*time.Second, func() bool { return s.Counters().FramesIn[protocol.FramePong].Load() == 1 })
 			c2.Conn.Close()
 			// The first token was rotated away: replaying it fails.
 			c3 := dial(t, s.Addr())
@@ -593,6 +596,76 @@ func TestResumeReplaysExpiredAsPlaceholder(t *testing.T) {
 			q := nextOf(t, c2, protocol.FrameData)
 			if q.Seq != 2 || string(q.Payload) != "fresh" {
 				t.Fatalf("second replay %+v", q)
+			}
+		})
+	}
+}
+
+// SPEC §6.5: a keyed message is delivered once per client id, even when
+// it comes again in a new session; the duplicate request is answered
+// RESULT OK "duplicate".
+func TestIdempotencyKeyAcrossSessions(t *testing.T) {
+	for _, eng := range engines {
+		t.Run(eng, func(t *testing.T) {
+			r := newRecorder()
+			s, _ := startServer(t, eng, Config{Handler: r})
+			keyed := func(seq, key uint64, corr uint32, p string) codec.Frame {
+				return codec.Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable | protocol.FlagKeyed, Lane: 1, Route: 9, Corr: corr, Seq: seq, Opaque: key, Payload: []byte(p)}
+			}
+			c := dial(t, s.Addr())
+			c.Hello(codec.Hello{ClientID: []byte("k")})
+			c.Send(keyed(1, 77, 0, "first"))
+			waitFor(t, "first", 5*time.Second, func() bool { return len(r.messages()) == 1 })
+			c.Conn.Close()
+
+			c2 := dial(t, s.Addr())
+			if w := c2.Hello(codec.Hello{ClientID: []byte("k")}); w.SessionPresent {
+				t.Fatal("not a new session")
+			}
+			c2.Send(keyed(1, 77, 6, "again"))
+			res := nextOf(t, c2, protocol.FrameResult)
+			if res.Corr != 6 || res.Code != protocol.CodeOK || string(res.Payload) != "duplicate" {
+				t.Fatalf("duplicate answered %+v", res)
+			}
+			c2.Send(keyed(2, 78, 0, "new"))
+			waitFor(t, "new", 5*time.Second, func() bool { return len(r.messages()) == 2 })
+			if got := r.messages(); got[0] != "first" || got[1] != "new" {
+				t.Fatalf("delivered %v", got)
+			}
+			if n := s.Counters().DuplicateKeys.Load(); n != 1 {
+				t.Fatalf("%d duplicate keys counted", n)
+			}
+		})
+	}
+}
+
+// SPEC §5.4.7: when the connection that was given a new token is cut
+// before anything arrives on it (its WELCOME may never have reached the
+// client), the previous token still resumes; once a frame has arrived on
+// a connection, only its token does.
+func TestResumeTokenSurvivesLostWelcome(t *testing.T) {
+	for _, eng := range engines {
+		t.Run(eng, func(t *testing.T) {
+			s, _ := startServer(t, eng, Config{})
+			c := dial(t, s.Addr())
+			w := c.Hello(codec.Hello{ClientID: []byte("lw")})
+			c.Conn.Close()
+			c2 := dial(t, s.Addr())
+			w2 := c2.Hello(resumeHello(w, [3]uint64{}))
+			c2.Conn.Close() // as if the WELCOME were lost: nothing sent
+			c3 := dial(t, s.Addr())
+			if w3 := c3.Hello(resumeHello(w, [3]uint64{})); !w3.SessionPresent {
+				t.Fatal("the previous token did not resume after a silent connection")
+			}
+			c3.Send(codec.Frame{Type: protocol.FramePong})
+			waitFor(t, "PONG", 5*time.Second, func() bool { return s.Counters().FramesIn[protocol.FramePong].Load() == 1 })
+			c3.Conn.Close()
+			for _, old := range []codec.Welcome{w, w2} {
+				cx := dial(t, s.Addr())
+				cx.Write(codec.AppendHello(nil, withVersion(resumeHello(old, [3]uint64{}))))
+				if code := cx.ExpectClose(5 * time.Second); code != protocol.CodeResumeFailed {
+					t.Fatalf("an outdated token: closed with %s", code)
+				}
 			}
 		})
 	}
