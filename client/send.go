@@ -1,0 +1,455 @@
+package client
+
+import (
+	"context"
+
+	"github.com/ferry-proto/ferry/codec"
+	"github.com/ferry-proto/ferry/protocol"
+)
+
+type callKind uint8
+
+const (
+	callRequest callKind = iota + 1
+	callDirect
+	callSubscribe
+	callUnsubscribe
+)
+
+// call is a request waiting for its answer, by Corr (SPEC §6). Guarded by
+// Client.mu.
+type call struct {
+	kind    callKind
+	corr    uint32
+	ch      chan callResult // cap 1; nil for the client's own resubscriptions
+	m       *outMsg         // DIRECT: its message
+	pattern string          // SUBSCRIBE, UNSUBSCRIBE
+	done    bool
+}
+
+type callResult struct {
+	payload []byte
+	err     error
+}
+
+func (cl *call) finish(payload []byte, err error) {
+	if cl.done {
+		return
+	}
+	cl.done = true
+	if cl.ch != nil {
+		cl.ch <- callResult{payload, err}
+	}
+}
+
+// newCallLocked registers a call under a fresh Corr. SPEC §6: a counter
+// that skips 0 and the Corrs still waiting. c.mu held.
+func (c *Client) newCallLocked(kind callKind) *call {
+	for {
+		c.corr++
+		if c.corr == 0 {
+			continue
+		}
+		if _, used := c.calls[c.corr]; !used {
+			break
+		}
+	}
+	cl := &call{kind: kind, corr: c.corr, ch: make(chan callResult, 1)}
+	c.calls[cl.corr] = cl
+	return cl
+}
+
+func checkLane(l protocol.Lane) error {
+	if l < protocol.LaneInteractive || l >= protocol.NumLanes {
+		return ErrBadLane
+	}
+	return nil
+}
+
+// usableLocked says whether the client can take a message now. c.mu held.
+func (c *Client) usableLocked() error {
+	if c.state == StateClosed {
+		return c.closeErr
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------- unreliable
+
+// Send sends payload as an unreliable DATA message to route on lane (1 to
+// 3): written once if the connection lasts long enough, never sent again
+// (SPEC §6.1, §12). The send window does not hold it back (SPEC §12.5), so
+// it may overtake reliable messages of its lane that wait for room; it
+// waits only for a fragmented message being written on its lane. It fails
+// with ErrNotConnected while the client reconnects, and with ErrQueueFull
+// when more than 4 MiB of unreliable messages wait to be written. The
+// client copies payload.
+func (c *Client) Send(lane protocol.Lane, route uint32, payload []byte) error {
+	m := &outMsg{typ: protocol.FrameData, lane: lane, route: route}
+	return c.sendUnreliable(m, payload)
+}
+
+func (c *Client) sendUnreliable(m *outMsg, payload []byte) error {
+	if err := checkLane(m.lane); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.usableLocked(); err != nil {
+		return err
+	}
+	cn := c.cn
+	if cn == nil || cn.draining {
+		return ErrNotConnected
+	}
+	if len(payload) > cn.peerMaxMsg {
+		return ErrTooLarge
+	}
+	if c.unrelBytes+len(payload) > maxUnreliable {
+		return ErrQueueFull
+	}
+	m.payload = append([]byte(nil), payload...)
+	m.store = -1
+	m.held = len(payload)
+	c.unrelBytes += m.held
+	c.queueLocked(m)
+	return nil
+}
+
+// queueLocked appends m to its lane and wakes the writer. c.mu held.
+func (c *Client) queueLocked(m *outMsg) {
+	ls := &c.sess.lanes[m.lane]
+	ls.queue = append(ls.queue, m)
+	if c.cn != nil {
+		c.cn.wakeUp()
+	}
+}
+
+// ---------------------------------------------------------------- reliable
+
+// SendReliable sends payload as a reliable DATA message to route on lane
+// and returns once the server has acknowledged it (SPEC §12): delivered to
+// the server exactly once, in order with the other reliable messages of the
+// lane, across reconnects for as long as the session resumes. It fails
+// with ErrSessionLost when the server loses the session first (see
+// WithResendOnNewSession), ErrTooLarge, or the client's close error.
+//
+// When the pending store is full it waits for room. If ctx ends first, or
+// while the message waits for its acknowledgement, SendReliable returns
+// ctx.Err(): a message not yet written is then withdrawn; one already
+// written (in part) stays, and is still delivered.
+func (c *Client) SendReliable(ctx context.Context, lane protocol.Lane, route uint32, payload []byte) error {
+	m := &outMsg{typ: protocol.FrameData, lane: lane, route: route, waitCh: make(chan error, 1)}
+	if err := c.enqueue(ctx, m, payload, true); err != nil {
+		return err
+	}
+	select {
+	case err := <-m.waitCh:
+		return err
+	case <-ctx.Done():
+		c.withdraw(m)
+		return ctx.Err()
+	}
+}
+
+// SendAsync is SendReliable without the wait: it queues the message and
+// returns at once, or fails with ErrQueueFull when the pending store is
+// full (WithMaxPending). done, if not nil, receives the outcome (nil once
+// acknowledged) on the callback goroutine (see Handler); it must not block
+// for long.
+func (c *Client) SendAsync(lane protocol.Lane, route uint32, payload []byte, done func(error)) error {
+	m := &outMsg{typ: protocol.FrameData, lane: lane, route: route, done: done}
+	return c.enqueue(context.Background(), m, payload, false)
+}
+
+// Publish publishes payload on topic (SPEC §6.2). Unreliable, it is like
+// Send. Reliable, it is like SendAsync without a callback: queued (or
+// ErrQueueFull), acknowledged by the server, never lost silently — a loss
+// is counted in Stats.Lost and reported by an EventNewSession. The server
+// delivers it to every subscription that matches topic.
+func (c *Client) Publish(lane protocol.Lane, topic string, payload []byte, reliable bool) error {
+	if len(topic) == 0 || len(topic) > protocol.MaxTopicLen {
+		return ErrBadArgument
+	}
+	m := &outMsg{typ: protocol.FramePublish, lane: lane, name: []byte(topic)}
+	if !reliable {
+		return c.sendUnreliable(m, payload)
+	}
+	return c.enqueue(context.Background(), m, payload, false)
+}
+
+// Direct sends payload to the client whose id is peer, through the server
+// (SPEC §6.3), as a reliable message that asks for a delivery receipt. It
+// returns nil once the server reports it queued the message for the peer,
+// a *ResultError with the server's code (NO_SUCH_CLIENT, QUEUE_FULL, ...)
+// when it could not, ErrNoReceipt when the server has the message but the
+// connection ended before its receipt arrived, and otherwise as
+// SendReliable.
+func (c *Client) Direct(ctx context.Context, peer string, lane protocol.Lane, payload []byte) error {
+	if len(peer) == 0 || len(peer) > protocol.MaxClientIDLen {
+		return ErrBadArgument
+	}
+	m := &outMsg{typ: protocol.FrameDirect, lane: lane, name: []byte(peer)}
+	var cl *call
+	if err := c.enqueueWith(ctx, m, payload, true, func() {
+		cl = c.newCallLocked(callDirect)
+		cl.m = m
+		m.corr, m.call = cl.corr, cl
+	}); err != nil {
+		return err
+	}
+	select {
+	case r := <-cl.ch:
+		return r.err
+	case <-ctx.Done():
+		c.mu.Lock()
+		delete(c.calls, cl.corr)
+		cl.done = true
+		c.mu.Unlock()
+		c.withdraw(m)
+		return ctx.Err()
+	}
+}
+
+func (c *Client) enqueue(ctx context.Context, m *outMsg, payload []byte, wait bool) error {
+	return c.enqueueWith(ctx, m, payload, wait, nil)
+}
+
+// enqueueWith takes a reliable message into the pending store and its
+// lane's queue; setup, if not nil, runs under c.mu once room is found.
+func (c *Client) enqueueWith(ctx context.Context, m *outMsg, payload []byte, wait bool, setup func()) error {
+	if err := checkLane(m.lane); err != nil {
+		return err
+	}
+	m.flags = protocol.FlagReliable
+	c.mu.Lock()
+	for {
+		if err := c.usableLocked(); err != nil {
+			c.mu.Unlock()
+			return err
+		}
+		if c.cn != nil && len(payload) > c.cn.peerMaxMsg {
+			c.mu.Unlock()
+			return ErrTooLarge
+		}
+		if c.pendMsgs == 0 || (c.pendMsgs < c.cfg.pendingMsgs && c.pendBytes+len(payload) <= c.cfg.pendingBytes) {
+			break
+		}
+		if !wait {
+			c.mu.Unlock()
+			return ErrQueueFull
+		}
+		space := c.space
+		c.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		c.mu.Lock()
+	}
+	m.payload = append([]byte(nil), payload...)
+	m.store = len(payload)
+	c.pendMsgs++
+	c.pendBytes += len(payload)
+	if setup != nil {
+		setup()
+	}
+	c.queueLocked(m)
+	c.mu.Unlock()
+	return nil
+}
+
+// withdraw takes a message that no frame of was written out of its queue,
+// after its caller gave up.
+func (c *Client) withdraw(m *outMsg) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m.started || m.finished {
+		return
+	}
+	m.dropped = true
+	c.releaseStoreLocked(m)
+	m.finished = true
+}
+
+// Flush waits until every reliable message handed to the client so far has
+// been acknowledged or has failed, or until ctx ends.
+func (c *Client) Flush(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		if c.pendMsgs == 0 {
+			c.mu.Unlock()
+			return nil
+		}
+		if err := c.usableLocked(); err != nil {
+			c.mu.Unlock()
+			return err
+		}
+		space := c.space
+		c.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// ---------------------------------------------------------------- requests
+
+// Request sends payload to route on lane as a request (SPEC §6.1) and
+// returns the response's payload. A RESULT with a code other than OK gives
+// a *ResultError carrying the code; a RESULT OK gives an empty payload.
+// The request is unreliable: it fails with ErrNotConnected when no
+// connection is up and with ErrDisconnected when the connection ends before
+// the answer (it may then have been processed). If ctx ends first,
+// Request returns ctx.Err() and a late answer is discarded.
+func (c *Client) Request(ctx context.Context, lane protocol.Lane, route uint32, payload []byte) ([]byte, error) {
+	if err := checkLane(lane); err != nil {
+		return nil, err
+	}
+	m := &outMsg{typ: protocol.FrameData, lane: lane, route: route, store: -1}
+	c.mu.Lock()
+	if err := c.usableLocked(); err != nil {
+		c.mu.Unlock()
+		return nil, err
+	}
+	cn := c.cn
+	if cn == nil || cn.draining {
+		c.mu.Unlock()
+		return nil, ErrNotConnected // SPEC §7.4: no new request after GOAWAY
+	}
+	if len(payload) > cn.peerMaxMsg {
+		c.mu.Unlock()
+		return nil, ErrTooLarge
+	}
+	cl := c.newCallLocked(callRequest)
+	m.corr, m.call = cl.corr, cl
+	m.payload = append([]byte(nil), payload...)
+	m.held = len(payload)
+	c.unrelBytes += m.held
+	c.queueLocked(m)
+	c.mu.Unlock()
+	select {
+	case r := <-cl.ch:
+		return r.payload, r.err
+	case <-ctx.Done():
+		c.mu.Lock()
+		if !cl.done {
+			delete(c.calls, cl.corr)
+			cl.done = true
+		}
+		if !m.started {
+			m.dropped = true
+		}
+		c.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+// onResultLocked matches a RESULT to its request (SPEC §7.6). c.mu held.
+func (c *Client) onResultLocked(f *codec.Frame) {
+	if f.Corr == 0 {
+		// A notice (SPEC §7.6): logged, never an answer.
+		c.log.Info("ferry client: notice from the server", "code", readCode(f.Code).String(), "detail", string(f.Payload))
+		return
+	}
+	cl, ok := c.calls[f.Corr]
+	if !ok {
+		return // SPEC §6: an answer nobody waits for is discarded
+	}
+	delete(c.calls, f.Corr)
+	var err error
+	if f.Code != protocol.CodeOK {
+		err = &ResultError{Code: readCode(f.Code), Detail: string(f.Payload)}
+	}
+	switch cl.kind {
+	case callSubscribe:
+		c.subscribedLocked(cl, err)
+	case callUnsubscribe:
+		if c.unsubs[cl.pattern] == cl {
+			delete(c.unsubs, cl.pattern)
+		}
+	case callDirect:
+		if m := cl.m; m != nil {
+			// The receipt can pass the ACK; the message completes with the
+			// ACK, and a lost session has not lost it.
+			m.receipt, m.call = true, nil
+		}
+	}
+	cl.finish(nil, err)
+}
+
+// onResponseLocked completes a request with its DATA response (SPEC §6.1).
+// c.mu held.
+func (c *Client) onResponseLocked(corr uint32, msg []byte) {
+	cl, ok := c.calls[corr]
+	if !ok || cl.kind != callRequest {
+		return
+	}
+	delete(c.calls, corr)
+	c.stats.received.Add(1)
+	cl.finish(append([]byte(nil), msg...), nil)
+}
+
+// reply queues the answer to a request the server sent (SPEC §6.1): a DATA
+// response carrying payload, or, with result, a RESULT with code.
+func (c *Client) reply(m *Message, payload []byte, result bool, code protocol.ErrorCode, detail string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.replyLocked(m.Lane, m.Route, m.corr, m.connGen, payload, result, code, detail)
+}
+
+// replyLocked is reply for the request (lane, route, corr) that came on
+// connection connGen. c.mu held.
+func (c *Client) replyLocked(lane protocol.Lane, route, corr uint32, connGen uint64, payload []byte, result bool,
+	code protocol.ErrorCode, detail string) error {
+	if err := c.usableLocked(); err != nil {
+		return err
+	}
+	cn := c.cn
+	if cn == nil || cn.id != connGen {
+		return ErrDisconnected // the server failed the request itself
+	}
+	om := &outMsg{lane: lane, route: route, corr: corr, store: -1}
+	var err error
+	if !result && len(payload) > cn.peerMaxMsg {
+		result, code, detail, err = true, protocol.CodeHandlerError, "response too large", ErrTooLarge
+	}
+	if result {
+		if len(detail) > protocol.MaxReasonLen {
+			detail = detail[:protocol.MaxReasonLen]
+		}
+		om.typ, om.code, om.payload = protocol.FrameResult, code, []byte(detail)
+	} else {
+		om.typ, om.flags = protocol.FrameData, protocol.FlagResponse
+		om.payload = append([]byte(nil), payload...)
+		om.held = len(payload)
+		c.unrelBytes += om.held
+	}
+	c.queueLocked(om)
+	return err
+}
+
+// confirm queues the CONFIRM of m (notes/delivery.md); it waits with the
+// session when no connection is up.
+func (c *Client) confirm(m *Message, v protocol.Verdict) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.usableLocked(); err != nil {
+		return err
+	}
+	if m.sessGen != c.sess.gen {
+		return ErrSessionLost // SPEC §12.10: discarded with the session
+	}
+	c.confirmLocked(m.Lane, m.seq, v)
+	return nil
+}
+
+func (c *Client) confirmLocked(lane protocol.Lane, seq uint64, v protocol.Verdict) {
+	c.sess.confirms = append(c.sess.confirms, confirmReq{lane: lane, verdict: v, seq: seq})
+	if c.cn != nil {
+		c.cn.wakeUp()
+	}
+}
