@@ -807,7 +807,10 @@ func (cn *conn) next(ls *lane) *outMsg {
 // frame returns the frame of m carrying payload bytes [off, off+n).
 func (cn *conn) frame(m *outMsg, off, n int, seq uint64) codec.Frame {
 	f := codec.Frame{Type: m.typ, Flags: m.flags, Lane: m.lane, Route: m.route, Corr: m.corr, Code: m.code,
-		Name: m.name, Seq: seq, Payload: m.payload[off : off+n]}
+		Name: m.name, Seq: seq, Opaque: m.key, Payload: m.payload[off : off+n]}
+	if m.key != 0 {
+		f.Flags |= protocol.FlagKeyed
+	}
 	if m.frag {
 		f.Flags |= protocol.FlagFragment
 		f.MsgID, f.Offset, f.Total = m.msgID, uint32(off), uint32(len(m.payload))

@@ -146,8 +146,11 @@ func WithMaxPending(msgs, bytes int) Option {
 // were sent but not acknowledged when the server starts a new session
 // (state lost, SPEC §5.4.7). Off (the default) they fail with
 // ErrSessionLost: at most once. On, they are sent again as new messages
-// in the new session: at least once (the old session may have delivered
-// them before it was lost). Either way Stats and the NewSession Event count
+// in the new session, and every reliable message carries an idempotency
+// key (SPEC §6.5, KEYED) so that a server that had accepted one before
+// the session was lost drops the copy: exactly once for the server's
+// application, within its key retention (at least once with a server
+// that keeps no keys). Either way Stats and the NewSession Event count
 // them.
 func WithResendOnNewSession(on bool) Option { return func(c *config) { c.resend = on } }
 

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"math/rand/v2"
 
 	"github.com/ferry-proto/ferry/codec"
 	"github.com/ferry-proto/ferry/protocol"
@@ -250,6 +251,9 @@ func (c *Client) enqueueWith(ctx context.Context, m *outMsg, payload []byte, wai
 	}
 	m.payload = append([]byte(nil), payload...)
 	m.store = len(payload)
+	if c.cfg.resend && m.typ.IsMessage() {
+		m.key = newKey()
+	}
 	c.pendMsgs++
 	c.pendBytes += len(payload)
 	if setup != nil {
@@ -451,5 +455,14 @@ func (c *Client) confirmLocked(lane protocol.Lane, seq uint64, v protocol.Verdic
 	c.sess.confirms = append(c.sess.confirms, confirmReq{lane: lane, verdict: v, seq: seq})
 	if c.cn != nil {
 		c.cn.wakeUp()
+	}
+}
+
+// newKey returns a random, non-zero idempotency key (SPEC §6.5).
+func newKey() uint64 {
+	for {
+		if k := rand.Uint64(); k != 0 {
+			return k
+		}
 	}
 }

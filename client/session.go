@@ -68,6 +68,10 @@ type outMsg struct {
 	code    protocol.ErrorCode // RESULT
 	name    []byte
 	payload []byte // the client's own copy
+	// key is the idempotency key (SPEC §6.5) of a reliable message sent
+	// with WithResendOnNewSession: if its session is lost and it goes
+	// again as a new message, the server drops it when it had it already.
+	key uint64
 
 	frag     bool // cut into fragments, decided at its first frame
 	msgID    uint32
