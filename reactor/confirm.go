@@ -28,13 +28,63 @@ type confirmWait struct {
 	deliveries uint8
 }
 
+// confirmKey names a delivery by lane and Seq.
+func confirmKey(lane protocol.Lane, seq uint64) uint64 { return uint64(lane)<<62 | seq }
+
+// confirmSet is a session's APP_ACK messages waiting for a CONFIRM or a
+// redelivery. Lookups by (lane, Seq) and the start of confirm timers on an
+// ACK cost O(1) per message, so neither a CONFIRM flood nor an ACK flood
+// scans the set; only the timer does, when it fires.
+type confirmSet struct {
+	waits []confirmWait
+	index map[uint64]int // confirmKey → position in waits, for deliveries awaiting a CONFIRM
+	// unacked holds, per lane, the Seqs of deliveries whose frame the peer
+	// has not acknowledged yet, in Seq order: their timers start at the ACK.
+	unacked [protocol.NumLanes - 1][]uint64
+}
+
+func (cs *confirmSet) add(w confirmWait) {
+	if cs.index == nil {
+		cs.index = make(map[uint64]int)
+	}
+	cs.index[confirmKey(w.lane, w.seq)] = len(cs.waits)
+	cs.waits = append(cs.waits, w)
+	cs.unacked[w.lane-1] = append(cs.unacked[w.lane-1], w.seq)
+}
+
+// remove takes waits[i] out; the last one moves into its place.
+func (cs *confirmSet) remove(i int) {
+	if w := &cs.waits[i]; w.seq != 0 {
+		delete(cs.index, confirmKey(w.lane, w.seq))
+	}
+	last := len(cs.waits) - 1
+	if i != last {
+		cs.waits[i] = cs.waits[last]
+		if m := &cs.waits[i]; m.seq != 0 {
+			cs.index[confirmKey(m.lane, m.seq)] = i
+		}
+	}
+	cs.waits[last] = confirmWait{}
+	cs.waits = cs.waits[:last]
+}
+
+// release frees every buffer and returns how many messages it held.
+func (cs *confirmSet) release() int {
+	n := len(cs.waits)
+	for _, w := range cs.waits {
+		codec.PutBuffer(w.buf)
+	}
+	*cs = confirmSet{}
+	return n
+}
+
 // trackConfirm records a just-sent APP_ACK frame. b is the retained frame;
 // the wait keeps a copy of its own, since the retained one is freed by the
 // transport-level ACK.
 func (c *Conn) trackConfirm(d *delivery, lane protocol.Lane, seq uint64, b []byte, deliveries uint8, expires int64) {
 	cp := codec.GetBuffer()
 	cp.B = append(cp.B[:0], b...)
-	d.confirms = append(d.confirms, confirmWait{buf: cp, seq: seq, lane: lane, deliveries: deliveries, expires: expires})
+	d.confirms.add(confirmWait{buf: cp, seq: seq, lane: lane, deliveries: deliveries, expires: expires})
 }
 
 // startConfirmTimers starts the confirm timeout of the APP_ACK messages
@@ -43,17 +93,22 @@ func (c *Conn) trackConfirm(d *delivery, lane protocol.Lane, seq uint64, b []byt
 // in flight does not count against the peer's application.
 func (c *Conn) startConfirmTimers(d *delivery, lane protocol.Lane, now int64) {
 	acked := d.lanes[lane-1].tx.Acked()
-	started := false
-	for i := range d.confirms {
-		w := &d.confirms[i]
-		if w.lane == lane && w.seq != 0 && w.at == 0 && w.seq <= acked {
-			w.at = now + int64(c.srv.cfg.Sessions.ConfirmTimeout)
-			started = true
+	q := d.confirms.unacked[lane-1]
+	n := 0
+	for n < len(q) && q[n] <= acked {
+		if i, ok := d.confirms.index[confirmKey(lane, q[n])]; ok && d.confirms.waits[i].at == 0 {
+			d.confirms.waits[i].at = now + int64(c.srv.cfg.Sessions.ConfirmTimeout)
 		}
+		n++
 	}
-	if started {
-		c.schedule()
+	if n == 0 {
+		return
 	}
+	d.confirms.unacked[lane-1] = q[n:]
+	if len(q) == n {
+		d.confirms.unacked[lane-1] = nil
+	}
+	c.schedule()
 }
 
 // onConfirm applies a CONFIRM from the peer. One for a Seq that waits for
@@ -63,29 +118,27 @@ func (c *Conn) onConfirm(f *codec.Frame, now int64) {
 		return
 	}
 	d := c.sess.d
-	for i := range d.confirms {
-		w := &d.confirms[i]
-		if w.seq != f.Seq || w.lane != f.AckLane {
-			continue
-		}
-		if f.Verdict == protocol.ConfirmProcessed {
-			c.ctr.Confirmed.Add(1)
-			codec.PutBuffer(w.buf)
-			d.confirms = append(d.confirms[:i], d.confirms[i+1:]...)
-			return
-		}
-		c.ctr.Rejected.Add(1)
-		c.failDelivery(d, i, now)
-		c.schedule()
+	i, ok := d.confirms.index[confirmKey(f.AckLane, f.Seq)]
+	if !ok {
 		return
 	}
+	if f.Verdict == protocol.ConfirmProcessed {
+		c.ctr.Confirmed.Add(1)
+		codec.PutBuffer(d.confirms.waits[i].buf)
+		d.confirms.remove(i)
+		return
+	}
+	c.ctr.Rejected.Add(1)
+	c.failDelivery(d, i, now)
+	c.schedule()
 }
 
 // failDelivery handles a delivery that was rejected or not confirmed in
 // time: a redelivery after the backoff, or the dead letter once the
-// maximum number of deliveries is reached. It may remove confirms[i].
+// maximum number of deliveries is reached. It may remove waits[i] (the
+// last one then moves into its place).
 func (c *Conn) failDelivery(d *delivery, i int, now int64) {
-	w := &d.confirms[i]
+	w := &d.confirms.waits[i]
 	cfg := &c.srv.cfg.Sessions
 	// SPEC §12.10: an expired message is dead-lettered, never redelivered.
 	if rtt.ShouldDeadLetter(int(w.deliveries), cfg.MaxDeliveries) || expired(w.expires, now) {
@@ -102,18 +155,19 @@ func (c *Conn) failDelivery(d *delivery, i int, now int64) {
 			}
 		}
 		codec.PutBuffer(w.buf)
-		d.confirms = append(d.confirms[:i], d.confirms[i+1:]...)
+		d.confirms.remove(i)
 		return
 	}
+	delete(d.confirms.index, confirmKey(w.lane, w.seq))
 	w.seq = 0
 	w.at = now + int64(rtt.Redelivery(int(w.deliveries), rand.Float64))
 }
 
 // confirmDeadline is the earliest confirm or redelivery deadline.
 func (d *delivery) confirmDeadline(at int64) int64 {
-	for i := range d.confirms {
-		if d.confirms[i].at != 0 {
-			at = min(at, d.confirms[i].at)
+	for i := range d.confirms.waits {
+		if w := &d.confirms.waits[i]; w.at != 0 {
+			at = min(at, w.at)
 		}
 	}
 	return at
@@ -122,18 +176,18 @@ func (d *delivery) confirmDeadline(at int64) int64 {
 // runConfirms fails the deliveries whose confirm deadline passed and
 // queues the redeliveries that are due.
 func (c *Conn) runConfirms(d *delivery, now int64) {
-	for i := 0; i < len(d.confirms); {
-		w := &d.confirms[i]
+	for i := 0; i < len(d.confirms.waits); {
+		w := &d.confirms.waits[i]
 		if w.at == 0 || now < w.at {
 			i++
 			continue
 		}
 		if w.seq != 0 { // no CONFIRM in time
 			c.ctr.ConfirmTimeouts.Add(1)
-			n := len(d.confirms)
+			n := len(d.confirms.waits)
 			c.failDelivery(d, i, now)
-			if len(d.confirms) < n {
-				continue // dead-lettered: confirms[i] is the next one
+			if len(d.confirms.waits) < n {
+				continue // dead-lettered: waits[i] is another one now
 			}
 			i++
 			continue
@@ -142,7 +196,7 @@ func (c *Conn) runConfirms(d *delivery, now int64) {
 		c.ctr.Redelivered.Add(1)
 		b := w.buf.B
 		it := outItem{buf: w.buf, lane: w.lane, typ: protocol.FrameType(b[4]), msgs: 1, rel: true, tries: w.deliveries, expires: w.expires}
-		d.confirms = append(d.confirms[:i], d.confirms[i+1:]...)
+		d.confirms.remove(i)
 		c.requeue(it)
 	}
 }

@@ -151,7 +151,7 @@ func (c *Conn) onAck(f *codec.Frame, now int64) {
 		return
 	}
 	c.releaseAcked(ld, before)
-	if len(d.confirms) > 0 {
+	if ld.tx.Acked() != before && len(d.confirms.waits) > 0 {
 		c.startConfirmTimers(d, f.AckLane, now)
 	}
 	if res.HasRTT {

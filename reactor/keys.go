@@ -26,7 +26,7 @@ type keyShard struct {
 // order they were accepted, for eviction by age and by count.
 type clientKeys struct {
 	seen  map[uint64]int64 // key → its entry's expiry (an entry whose expiry differs is stale)
-	order []keyEntry // ring, oldest at head
+	order []keyEntry       // ring, oldest at head
 	head  int
 	n     int
 }

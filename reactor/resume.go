@@ -201,7 +201,7 @@ func (c *Conn) finishResume() {
 			return
 		}
 		c.releaseAcked(ld, before)
-		if len(d.confirms) > 0 {
+		if len(d.confirms.waits) > 0 {
 			c.startConfirmTimers(d, protocol.Lane(i+1), now)
 		}
 	}

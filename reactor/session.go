@@ -157,7 +157,7 @@ type delivery struct {
 	pingOpaque uint64
 	// confirms are the APP_ACK messages waiting for a CONFIRM or a
 	// redelivery, in the order they were sent.
-	confirms []confirmWait
+	confirms confirmSet
 }
 
 type laneDelivery struct {
@@ -409,11 +409,7 @@ func (sess *Session) releaseLocked() int {
 			}
 			d.lanes[i].unacked = nil
 		}
-		for _, w := range d.confirms {
-			codec.PutBuffer(w.buf)
-			n++
-		}
-		d.confirms = nil
+		n += d.confirms.release()
 	}
 	for i := range sess.parked {
 		for j := range sess.parked[i] {

@@ -40,7 +40,11 @@ func NewShared(f *codec.Frame) (*Shared, error) {
 	if f.Flags&(protocol.FlagFragment|protocol.FlagCompressed) != 0 {
 		return nil, ErrNotSendable
 	}
-	if err := f.Check(protocol.HardMaxFrameSize); err != nil {
+	g := *f
+	if g.Flags.Has(protocol.FlagReliable) {
+		g.Seq = 1 // each connection numbers its copy as it sends it
+	}
+	if err := g.Check(protocol.HardMaxFrameSize); err != nil {
 		return nil, err
 	}
 	b := codec.GetBuffer()

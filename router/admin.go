@@ -46,7 +46,13 @@ var statsDescs = []struct {
 	{prometheus.NewDesc("ferry_router_rate_limited_total", "Messages refused over a connection's rate limit.", nil, nil), func(s *Stats) uint64 { return s.RateLimited.Load() }},
 	{prometheus.NewDesc("ferry_router_forbidden_total", "Requests refused by the client's token permissions.", nil, nil), func(s *Stats) uint64 { return s.Forbidden.Load() }},
 	{prometheus.NewDesc("ferry_router_takeovers_total", "Logins that replaced a connection with the same client id.", nil, nil), func(s *Stats) uint64 { return s.Takeovers.Load() }},
+	{prometheus.NewDesc("ferry_router_auth_failed_total", "HELLOs the authenticator refused with AUTH_FAILED.", nil, nil), func(s *Stats) uint64 { return s.AuthFailed.Load() }},
+	{prometheus.NewDesc("ferry_router_auth_rate_limited_total", "HELLOs refused with RATE_LIMITED because their source address failed too many logins.", nil, nil), func(s *Stats) uint64 { return s.AuthRateLimited.Load() }},
+	{prometheus.NewDesc("ferry_router_auth_sources_evicted_total", "Source addresses with recent failed logins forgotten early because the table was full.", nil, nil), func(s *Stats) uint64 { return s.AuthSourcesEvicted.Load() }},
 }
+
+var descAuthSources = prometheus.NewDesc("ferry_router_auth_sources",
+	"Source addresses whose failed logins are tracked now (bounded by AuthLimit.MaxSources).", nil, nil)
 
 type statsCollector struct{ r *Router }
 
@@ -54,10 +60,12 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range statsDescs {
 		ch <- d.d
 	}
+	ch <- descAuthSources
 }
 
 func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, d := range statsDescs {
 		ch <- prometheus.MustNewConstMetric(d.d, prometheus.CounterValue, float64(d.get(&c.r.stats)))
 	}
+	ch <- prometheus.MustNewConstMetric(descAuthSources, prometheus.GaugeValue, float64(c.r.AuthSources()))
 }

@@ -55,6 +55,9 @@ func (c *Context) Reply(payload []byte) error {
 // Fail answers the request with a RESULT carrying code (a request-scope
 // code such as HANDLER_ERROR or FORBIDDEN, SPEC §13).
 func (c *Context) Fail(code protocol.ErrorCode) error {
+	if code != protocol.CodeOK && c.frame.Flags.Has(protocol.FlagKeyed) {
+		c.conn.ForgetKey(c.frame.Key()) // SPEC §6.5: refused, so not accepted
+	}
 	if c.frame.Corr == 0 || c.replied {
 		return nil
 	}

@@ -22,6 +22,18 @@
 //
 // Direct messages. DIRECT to a connected client id is forwarded with the
 // sender's id in place of the recipient's; the sender gets RESULT OK (handed
-// to the recipient's connection) or NO_SUCH_CLIENT. Queues for offline
-// recipients come with the session work (reliability).
+// to the recipient's connection) or NO_SUCH_CLIENT. A reliable DIRECT to a
+// client that is disconnected but whose session lives waits in the
+// session's offline queue until it resumes.
+//
+// Logins. Options.Auth decides who a client is (TokenAuth: HMAC-signed
+// tokens with permissions). Failed logins are limited per source address
+// (Options.AuthLimit: 10 at once, then one per 6 s, IPv4 by address and
+// IPv6 by /64, at most 65,536 sources tracked): a source that is out of
+// failures gets ERROR RATE_LIMITED to its HELLO before its token is
+// looked at. OnHello may run on every loop at once; the limiter is
+// sharded under short locks.
+//
+// Limits: see Options (subscriptions per connection, message rate limits,
+// failed logins) and docs/SECURITY.md for the attack each one answers.
 package router

@@ -53,9 +53,14 @@ func TestRateLimitModes(t *testing.T) {
 
 	srv2, _ := start(t, Options{RateLimit: RateLimit{Messages: 5, Close: true}})
 	c2 := login(t, srv2, "flood")
+	// One write: the server closes after the fifth, and a later write of
+	// our own would meet the closed socket (EPIPE).
+	var flood []byte
 	for i := range 20 {
-		c2.Send(codec.Frame{Type: protocol.FrameData, Lane: 1, Route: echoRoute, Corr: uint32(i + 1)})
+		f := codec.Frame{Type: protocol.FrameData, Lane: 1, Route: echoRoute, Corr: uint32(i + 1)}
+		flood = f.Append(flood)
 	}
+	c2.Write(flood)
 	if code := c2.ExpectClose(5 * time.Second); code != protocol.CodeRateLimited {
 		t.Fatalf("close mode: closed with %s", code)
 	}

@@ -53,6 +53,10 @@ type Options struct {
 	// RateLimit bounds each connection's messages and bytes per second.
 	// Default: unlimited.
 	RateLimit RateLimit
+	// AuthLimit bounds failed logins per source address (10 at once, then
+	// one per 6 s; HELLOs from a source over it are refused with
+	// RATE_LIMITED). Default on; see AuthLimit.
+	AuthLimit AuthLimit
 	// Logger for lifecycle events (never per message). Default: discard.
 	Logger *slog.Logger
 }
@@ -64,6 +68,7 @@ type Router struct {
 	mws      []Middleware
 	subs     *topic.Trie[*reactor.Conn]
 	registry registry
+	fails    *failLimiter // nil: failed logins are not limited
 	stats    Stats
 }
 
@@ -84,6 +89,11 @@ type Stats struct {
 	Takeovers    atomic.Uint64 // logins that replaced a connection with the same id
 	RateLimited  atomic.Uint64 // messages refused over a connection's rate limit
 	Forbidden    atomic.Uint64 // requests refused by the client's permissions
+
+	// Failed logins (AuthLimit).
+	AuthFailed         atomic.Uint64 // HELLOs the authenticator refused with AUTH_FAILED
+	AuthRateLimited    atomic.Uint64 // HELLOs refused with RATE_LIMITED: their source failed too often
+	AuthSourcesEvicted atomic.Uint64 // sources with failures forgotten early because the table was full
 }
 
 // New returns a Router.
@@ -98,12 +108,22 @@ func New(opts Options) *Router {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Router{opts: opts, routes: make(map[uint32]*route), subs: topic.New[*reactor.Conn]()}
+	r.fails = newFailLimiter(opts.AuthLimit, &r.stats.AuthSourcesEvicted)
 	r.registry.init()
 	return r
 }
 
 // Stats returns the router's counters.
 func (r *Router) Stats() *Stats { return &r.stats }
+
+// AuthSources is the number of source addresses whose failed logins are
+// being tracked now (AuthLimit). Safe from any goroutine.
+func (r *Router) AuthSources() int {
+	if r.fails == nil {
+		return 0
+	}
+	return int(r.fails.tracked.Load())
+}
 
 // Use appends middleware; it wraps the routes registered after it.
 func (r *Router) Use(mw ...Middleware) { r.mws = append(r.mws, mw...) }
@@ -132,6 +152,9 @@ func (r *Router) Online(clientID string) bool { return r.registry.get(clientID) 
 type connState struct {
 	ctx     Context
 	acl     *ACL // nil: everything allowed
+	src     sourceKey
+	limited bool // src is tracked by the AuthLimit
+	open    bool // OnOpen ran
 	bucket  bucket
 	nsubs   int             // patterns held in the trie
 	matches []*reactor.Conn // scratch for PUBLISH
@@ -144,6 +167,18 @@ func state(c *reactor.Conn) *connState {
 
 // OnHello implements reactor.Handler.
 func (r *Router) OnHello(c *reactor.Conn, h *codec.Hello) (string, protocol.ErrorCode) {
+	var src sourceKey
+	var limited bool
+	if r.fails != nil {
+		src, limited = r.fails.source(c.RemoteAddr())
+		// SPEC §15.7: handshake attempts limited per source address. A
+		// source out of failures is refused before its credentials are
+		// looked at, so that a right guess now is not confirmed.
+		if limited && !r.fails.allow(src, r.fails.now()) {
+			r.stats.AuthRateLimited.Add(1)
+			return "", protocol.CodeRateLimited
+		}
+	}
 	var id string
 	var acl *ACL
 	code := protocol.CodeOK
@@ -153,9 +188,15 @@ func (r *Router) OnHello(c *reactor.Conn, h *codec.Hello) (string, protocol.Erro
 		id, code = r.opts.Auth.Authenticate(h)
 	}
 	if code != protocol.CodeOK {
+		if code == protocol.CodeAuthFailed {
+			r.stats.AuthFailed.Add(1)
+			if limited {
+				r.fails.fail(src, r.fails.now())
+			}
+		}
 		return "", code
 	}
-	c.SetContext(&connState{acl: acl})
+	c.SetContext(&connState{acl: acl, src: src, limited: limited})
 	if id != "" && r.opts.RefuseDuplicates && r.registry.get(id) != nil {
 		return "", protocol.CodeDuplicateClient
 	}
@@ -169,7 +210,7 @@ func (r *Router) OnOpen(c *reactor.Conn) {
 		st = &connState{}
 		c.SetContext(st)
 	}
-	st.ctx.router = r
+	st.ctx.router, st.open = r, true
 	if old := r.registry.put(c.ClientID(), c); old != nil {
 		r.stats.Takeovers.Add(1)
 		old.Close(protocol.CodeSessionTakenOver)
@@ -177,7 +218,15 @@ func (r *Router) OnOpen(c *reactor.Conn) {
 }
 
 // OnClose implements reactor.Handler.
-func (r *Router) OnClose(c *reactor.Conn, _ protocol.ErrorCode) {
+func (r *Router) OnClose(c *reactor.Conn, code protocol.ErrorCode) {
+	// A resume token that is not valid costs the source a failure, as a
+	// wrong AuthToken does. The reactor checks it after OnHello and
+	// answers RESUME_FAILED only during the handshake (SPEC §5.4.7).
+	if code == protocol.CodeResumeFailed {
+		if st := state(c); st != nil && st.limited && !st.open {
+			r.fails.fail(st.src, r.fails.now())
+		}
+	}
 	r.registry.remove(c.ClientID(), c)
 	r.subs.UnsubscribeAll(c)
 }
@@ -195,7 +244,7 @@ func (r *Router) OnMessage(c *reactor.Conn, f *codec.Frame) {
 			c.Close(protocol.CodeRateLimited)
 			return
 		}
-		result(c, f.Lane, f.Corr, protocol.CodeRateLimited)
+		result(c, f, protocol.CodeRateLimited)
 		return
 	}
 	switch f.Type {
@@ -221,7 +270,7 @@ func (r *Router) dispatch(c *reactor.Conn, st *connState, f *codec.Frame) {
 	rt := r.routes[f.Route]
 	if rt == nil {
 		r.stats.NoRoute.Add(1)
-		result(c, f.Lane, f.Corr, protocol.CodeNoSuchRoute)
+		result(c, f, protocol.CodeNoSuchRoute)
 		if f.Flags.Has(protocol.FlagAppAck) {
 			c.Confirm(f.Lane, f.Seq, protocol.ConfirmRejected)
 		}
@@ -237,6 +286,7 @@ func (r *Router) dispatch(c *reactor.Conn, st *connState, f *codec.Frame) {
 		v := protocol.ConfirmProcessed
 		if ctx.rejected {
 			v = protocol.ConfirmRejected
+			c.ForgetKey(f.Key())
 		}
 		c.Confirm(f.Lane, f.Seq, v)
 	}
@@ -252,58 +302,63 @@ func (r *Router) confirmAccepted(c *reactor.Conn, f *codec.Frame) {
 	}
 }
 
-// result answers a request with a RESULT; requests without a correlation
-// id get none (SPEC §7.6).
-func result(c *reactor.Conn, lane protocol.Lane, corr uint32, code protocol.ErrorCode) {
-	if corr == 0 {
+// result answers the request f with a RESULT; requests without a
+// correlation id get none (SPEC §7.6). A refused keyed message gives its
+// idempotency key back (SPEC §6.5: keys record acceptance), so the client
+// may send it again under the same key.
+func result(c *reactor.Conn, f *codec.Frame, code protocol.ErrorCode) {
+	if code != protocol.CodeOK && f.Flags.Has(protocol.FlagKeyed) {
+		c.ForgetKey(f.Key())
+	}
+	if f.Corr == 0 {
 		return
 	}
-	res := codec.Frame{Type: protocol.FrameResult, Lane: lane, Corr: corr, Code: code}
+	res := codec.Frame{Type: protocol.FrameResult, Lane: f.Lane, Corr: f.Corr, Code: code}
 	_ = c.SendOnLoop(&res)
 }
 
 func (r *Router) subscribe(c *reactor.Conn, st *connState, f *codec.Frame) {
 	if err := topic.ValidPattern(f.Name); err != nil {
-		result(c, f.Lane, f.Corr, protocol.CodeInvalidTopic)
+		result(c, f, protocol.CodeInvalidTopic)
 		return
 	}
 	if !st.acl.CanSubscribe(f.Name) {
 		r.stats.Forbidden.Add(1)
-		result(c, f.Lane, f.Corr, protocol.CodeForbidden)
+		result(c, f, protocol.CodeForbidden)
 		return
 	}
 	if st.nsubs >= r.opts.MaxSubscriptions {
-		result(c, f.Lane, f.Corr, protocol.CodeRateLimited)
+		result(c, f, protocol.CodeRateLimited)
 		return
 	}
 	added, err := r.subs.Subscribe(f.Name, c)
 	if err != nil {
-		result(c, f.Lane, f.Corr, protocol.CodeInvalidTopic)
+		result(c, f, protocol.CodeInvalidTopic)
 		return
 	}
 	if added {
 		st.nsubs++
 	}
-	result(c, f.Lane, f.Corr, protocol.CodeOK)
+	result(c, f, protocol.CodeOK)
 }
 
 func (r *Router) unsubscribe(c *reactor.Conn, st *connState, f *codec.Frame) {
 	if r.subs.Unsubscribe(f.Name, c) {
 		st.nsubs--
 	}
-	result(c, f.Lane, f.Corr, protocol.CodeOK)
+	result(c, f, protocol.CodeOK)
 }
 
 // publish encodes the publication once and queues the same bytes on every
 // subscriber (SPEC §6.2).
 func (r *Router) publish(c *reactor.Conn, st *connState, f *codec.Frame) {
 	if err := topic.ValidTopic(f.Name); err != nil || len(f.Name) == 0 {
-		result(c, f.Lane, f.Corr, protocol.CodeInvalidTopic)
+		result(c, f, protocol.CodeInvalidTopic)
 		return
 	}
 	if !st.acl.CanPublish(f.Name) {
 		r.stats.Forbidden.Add(1)
-		result(c, f.Lane, f.Corr, protocol.CodeForbidden)
+		result(c, f, protocol.CodeForbidden)
 		return
 	}
 	r.stats.Published.Add(1)
@@ -311,11 +366,13 @@ func (r *Router) publish(c *reactor.Conn, st *connState, f *codec.Frame) {
 	if len(st.matches) > 0 {
 		// Forwarded as published, minus what belongs to the publisher's
 		// own hop: its correlation id and sequence number.
-		out := codec.Frame{Type: protocol.FramePublish, Flags: f.Flags & protocol.FlagExpiry, Lane: f.Lane,
+		// A reliable publication is delivered reliably to each subscriber
+		// (numbered per subscriber, SPEC §6.2, §12).
+		out := codec.Frame{Type: protocol.FramePublish, Flags: f.Flags & (protocol.FlagExpiry | protocol.FlagReliable), Lane: f.Lane,
 			TTL: f.TTL, Name: f.Name, Payload: f.Payload}
 		sh, err := reactor.NewShared(&out)
 		if err != nil {
-			result(c, f.Lane, f.Corr, protocol.CodeInternal)
+			result(c, f, protocol.CodeInternal)
 			return
 		}
 		for _, sub := range st.matches {
@@ -332,14 +389,14 @@ func (r *Router) publish(c *reactor.Conn, st *connState, f *codec.Frame) {
 		sh.Release()
 		clear(st.matches)
 	}
-	result(c, f.Lane, f.Corr, protocol.CodeOK)
+	result(c, f, protocol.CodeOK)
 }
 
 // direct forwards a client-to-client message (SPEC §6.3).
 func (r *Router) direct(c *reactor.Conn, st *connState, f *codec.Frame) {
 	if !st.acl.CanDirect(f.Name) {
 		r.stats.Forbidden.Add(1)
-		result(c, f.Lane, f.Corr, protocol.CodeForbidden)
+		result(c, f, protocol.CodeForbidden)
 		return
 	}
 	if f.Flags.Has(protocol.FlagReliable) {
@@ -349,7 +406,7 @@ func (r *Router) direct(c *reactor.Conn, st *connState, f *codec.Frame) {
 	peer := r.registry.get(string(f.Name))
 	if peer == nil {
 		r.stats.NoSuchClient.Add(1)
-		result(c, f.Lane, f.Corr, protocol.CodeNoSuchClient)
+		result(c, f, protocol.CodeNoSuchClient)
 		return
 	}
 	out := codec.Frame{Type: protocol.FrameDirect, Flags: f.Flags & protocol.FlagExpiry, Lane: f.Lane,
@@ -359,11 +416,11 @@ func (r *Router) direct(c *reactor.Conn, st *connState, f *codec.Frame) {
 		if err == reactor.ErrClosed {
 			code = protocol.CodeNoSuchClient
 		}
-		result(c, f.Lane, f.Corr, code)
+		result(c, f, code)
 		return
 	}
 	r.stats.Directs.Add(1)
-	result(c, f.Lane, f.Corr, protocol.CodeOK)
+	result(c, f, protocol.CodeOK)
 }
 
 // directReliable delivers a reliable DIRECT through the recipient's
@@ -378,17 +435,17 @@ func (r *Router) directReliable(c *reactor.Conn, f *codec.Frame) {
 	if peer := r.registry.get(string(f.Name)); peer != nil {
 		if err := peer.Send(&out); err == nil {
 			r.stats.Directs.Add(1)
-			result(c, f.Lane, f.Corr, protocol.CodeOK)
+			result(c, f, protocol.CodeOK)
 			return
 		} else if !errors.Is(err, reactor.ErrClosed) {
-			result(c, f.Lane, f.Corr, protocol.CodeQueueFull)
+			result(c, f, protocol.CodeQueueFull)
 			return
 		}
 	}
 	sess := c.Server().SessionByClient(string(f.Name))
 	if sess == nil {
 		r.stats.NoSuchClient.Add(1)
-		result(c, f.Lane, f.Corr, protocol.CodeNoSuchClient)
+		result(c, f, protocol.CodeNoSuchClient)
 		return
 	}
 	if err := sess.Send(&out); err != nil {
@@ -396,11 +453,11 @@ func (r *Router) directReliable(c *reactor.Conn, f *codec.Frame) {
 		if errors.Is(err, reactor.ErrSessionGone) {
 			code = protocol.CodeNoSuchClient
 		}
-		result(c, f.Lane, f.Corr, code)
+		result(c, f, code)
 		return
 	}
 	r.stats.Directs.Add(1)
-	result(c, f.Lane, f.Corr, protocol.CodeOK)
+	result(c, f, protocol.CodeOK)
 }
 
 // registry maps client ids to their live connection, in shards so that

@@ -285,3 +285,62 @@ func TestAppAckConfirmed(t *testing.T) {
 		}
 	}
 }
+
+// SPEC §6.5: a keyed request refused by its handler leaves no key behind,
+// so the same key is accepted again; one that was handled is a duplicate.
+func TestKeyForgottenOnRefusal(t *testing.T) {
+	srv, _ := start(t, Options{})
+	c := login(t, srv, "kk")
+	keyed := func(seq uint64, route, corr uint32) codec.Frame {
+		return codec.Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable | protocol.FlagKeyed, Lane: 1, Route: route, Corr: corr, Seq: seq, Opaque: 42, Payload: []byte("k")}
+	}
+	c.Send(keyed(1, 2, 1)) // route 2 fails with HANDLER_ERROR
+	if code := expectResult(t, c, 1); code != protocol.CodeHandlerError {
+		t.Fatalf("failing route: %s", code)
+	}
+	c.Send(keyed(2, echoRoute, 2)) // the same key again: handled this time
+	for {
+		f := c.Next(5 * time.Second)
+		if f.Corr == 2 {
+			if f.Type != protocol.FrameData || string(f.Payload) != "k" {
+				t.Fatalf("the retry was not handled: %s %s %q", f.Type, f.Code, f.Payload)
+			}
+			break
+		}
+	}
+	c.Send(keyed(3, echoRoute, 3)) // and now it is a duplicate
+	for {
+		f := c.Next(5 * time.Second)
+		if f.Corr == 3 {
+			if f.Type != protocol.FrameResult || f.Code != protocol.CodeOK || string(f.Payload) != "duplicate" {
+				t.Fatalf("the duplicate got %s %s %q", f.Type, f.Code, f.Payload)
+			}
+			break
+		}
+	}
+}
+
+// SPEC §6.2: a reliable publication reaches each subscriber as a reliable
+// PUBLISH numbered on the subscriber's own session.
+func TestReliablePublishForwardedReliably(t *testing.T) {
+	srv, _ := start(t, Options{})
+	sub := login(t, srv, "sub")
+	sub.Send(codec.Frame{Type: protocol.FrameSubscribe, Lane: 1, Corr: 1, Name: []byte("t/#")})
+	if code := expectResult(t, sub, 1); code != protocol.CodeOK {
+		t.Fatalf("subscribe: %s", code)
+	}
+	pub := login(t, srv, "pub")
+	for i := uint64(1); i <= 3; i++ {
+		pub.Send(codec.Frame{Type: protocol.FramePublish, Flags: protocol.FlagReliable, Seq: i, Lane: 2, Name: []byte("t/x"), Payload: []byte("p")})
+	}
+	for want := uint64(1); want <= 3; {
+		f := sub.Next(5 * time.Second)
+		if f.Type != protocol.FramePublish {
+			continue
+		}
+		if !f.Flags.Has(protocol.FlagReliable) || f.Seq != want || f.Lane != 2 {
+			t.Fatalf("copy %d: flags %s seq %d lane %d", want, f.Flags, f.Seq, f.Lane)
+		}
+		want++
+	}
+}

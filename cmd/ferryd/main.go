@@ -51,9 +51,10 @@ func main() {
 type options struct {
 	listen, admin, engine, logFormat, logLevel, profile string
 	authSecret, authSecretFile                          string
-	loops                                               int
+	loops, authFailBurst, authFailSources               int
+	authFailIPv4Prefix, authFailIPv6Prefix              int
 	allowAnonymous, compression, rateClose              bool
-	drain, rateBurst                                    time.Duration
+	drain, rateBurst, authFailRefill                    time.Duration
 	rateMessages, rateBytes                             float64
 	config                                              string
 }
@@ -78,6 +79,11 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.rateBytes, "rate-bytes", 0, "payload bytes per second per connection (0: unlimited)")
 	fs.DurationVar(&o.rateBurst, "rate-burst", time.Second, "how much of the rate may come at once")
 	fs.BoolVar(&o.rateClose, "rate-close", false, "close connections over their rate limit instead of refusing the message")
+	fs.IntVar(&o.authFailBurst, "auth-fail-burst", 10, "failed logins a source address may make at once before its HELLOs are refused with RATE_LIMITED (0: no limit)")
+	fs.DurationVar(&o.authFailRefill, "auth-fail-refill", 6*time.Second, "time in which a source address gets one failed login back")
+	fs.IntVar(&o.authFailSources, "auth-fail-sources", 65536, "source addresses with failed logins tracked at most (the least recently failing are forgotten first)")
+	fs.IntVar(&o.authFailIPv4Prefix, "auth-fail-ipv4-prefix", 32, "IPv4 prefix length that makes one source for the failed-login limit")
+	fs.IntVar(&o.authFailIPv6Prefix, "auth-fail-ipv6-prefix", 64, "IPv6 prefix length that makes one source for the failed-login limit")
 	fs.StringVar(&o.config, "config", "", "TOML file of settings named like the flags (listen = \"...\"); flags and FERRY_* variables win over it")
 	// Precedence: defaults, then the config file, then FERRY_* variables,
 	// then flags.
@@ -135,7 +141,11 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- [2]s
 		return fmt.Errorf("unknown heartbeat profile %q", o.profile)
 	}
 
-	r := router.New(router.Options{Auth: auth, Logger: log, RateLimit: router.RateLimit{
+	authLimit, err := o.authLimit()
+	if err != nil {
+		return err
+	}
+	r := router.New(router.Options{Auth: auth, Logger: log, AuthLimit: authLimit, RateLimit: router.RateLimit{
 		Messages: o.rateMessages, Bytes: o.rateBytes, Burst: o.rateBurst, Close: o.rateClose}})
 	registerBuiltins(r)
 	srv, err := reactor.New(reactor.Config{
@@ -163,7 +173,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- [2]s
 	}
 	isReady.Store(true)
 	log.Info("ferryd ready", "listen", srv.Addr(), "admin", adminAddr, "engine", o.engine,
-		"heartbeat_profile", o.profile, "anonymous", anonymous, "tokens", secret != nil)
+		"heartbeat_profile", o.profile, "anonymous", anonymous, "tokens", secret != nil,
+		"auth_fail_burst", authLimit.Burst, "auth_fail_refill", authLimit.Refill)
 	if ready != nil {
 		ready <- [2]string{srv.Addr(), adminAddr}
 	}
@@ -179,6 +190,26 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- [2]s
 	}
 	log.Info("ferryd stopped")
 	return err
+}
+
+// authLimit checks the failed-login settings; a burst of 0 turns the
+// limit off.
+func (o options) authLimit() (router.AuthLimit, error) {
+	l := router.AuthLimit{Burst: o.authFailBurst, Refill: o.authFailRefill, MaxSources: o.authFailSources,
+		IPv4Prefix: o.authFailIPv4Prefix, IPv6Prefix: o.authFailIPv6Prefix}
+	switch {
+	case l.Burst <= 0:
+		l.Burst = -1
+	case l.Refill <= 0:
+		return l, errors.New("--auth-fail-refill must be positive")
+	case l.MaxSources <= 0:
+		return l, errors.New("--auth-fail-sources must be positive")
+	case l.IPv4Prefix < 1 || l.IPv4Prefix > 32:
+		return l, fmt.Errorf("--auth-fail-ipv4-prefix %d: want 1 to 32", l.IPv4Prefix)
+	case l.IPv6Prefix < 1 || l.IPv6Prefix > 128:
+		return l, fmt.Errorf("--auth-fail-ipv6-prefix %d: want 1 to 128", l.IPv6Prefix)
+	}
+	return l, nil
 }
 
 // Built-in routes, so a fresh server can be exercised at once.

@@ -167,3 +167,66 @@ func TestFerrydConfigPrecedence(t *testing.T) {
 		t.Fatalf("unknown key: %v", err)
 	}
 }
+
+// Failed logins per source address: set like the other limits (config
+// file, FERRY_* variable, flag); past the burst a source's HELLOs are
+// RATE_LIMITED, counted on /metrics.
+func TestFerrydAuthFailLimit(t *testing.T) {
+	path := t.TempDir() + "/ferryd.toml"
+	if err := os.WriteFile(path, []byte("auth-fail-burst = 3\nauth-fail-ipv6-prefix = 56\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FERRY_AUTH_FAIL_REFILL", "1m")
+	o, err := parse([]string{"--config", path, "--auth-fail-sources", "1000"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := o.authLimit()
+	if err != nil || l.Burst != 3 || l.Refill != time.Minute || l.MaxSources != 1000 || l.IPv4Prefix != 32 || l.IPv6Prefix != 56 {
+		t.Fatalf("limit %+v, %v", l, err)
+	}
+	o, _ = parse([]string{"--auth-fail-burst", "0"}, io.Discard)
+	if l, _ := o.authLimit(); l.Burst >= 0 {
+		t.Fatal("--auth-fail-burst 0 does not turn the limit off")
+	}
+	o, _ = parse([]string{"--auth-fail-ipv6-prefix", "129"}, io.Discard)
+	if _, err := o.authLimit(); err == nil {
+		t.Fatal("an IPv6 prefix of 129 accepted")
+	}
+
+	secretFile := t.TempDir() + "/secret"
+	if err := os.WriteFile(secretFile, []byte("a secret of thirty-two bytes...."), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan [2]string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--auth-secret-file", secretFile,
+			"--auth-fail-burst", "2", "--drain", "1s"}, io.Discard, ready)
+	}()
+	addrs := <-ready
+	for i, want := range []protocol.ErrorCode{protocol.CodeAuthFailed, protocol.CodeAuthFailed, protocol.CodeRateLimited} {
+		c := wiretest.Dial(t, addrs[0])
+		h := codec.Hello{Version: 1, AuthToken: []byte("ferry1.e30.AAAA")}
+		c.Write(codec.AppendHello(nil, &h))
+		if code := c.ExpectClose(5 * time.Second); code != want {
+			t.Fatalf("HELLO %d: closed with %s, want %s", i, code, want)
+		}
+	}
+	resp, err := http.Get("http://" + addrs[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"ferry_router_auth_failed_total 2", "ferry_router_auth_rate_limited_total 1"} {
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("/metrics lacks %q", want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

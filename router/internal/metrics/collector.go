@@ -55,6 +55,7 @@ var deliveryCounters = [...]struct {
 	{prometheus.NewDesc("ferry_reliable_out_total", "Reliable frames numbered and sent, replays not included.", nil, nil), func(c *reactor.Counters) uint64 { return c.ReliableOut.Load() }},
 	{prometheus.NewDesc("ferry_duplicates_in_total", "Reliable frames received again: acknowledged again, not delivered.", nil, nil), func(c *reactor.Counters) uint64 { return c.DuplicatesIn.Load() }},
 	{prometheus.NewDesc("ferry_expired_in_total", "Messages received already expired (TTL 0), dropped.", nil, nil), func(c *reactor.Counters) uint64 { return c.ExpiredIn.Load() }},
+	{prometheus.NewDesc("ferry_duplicate_keys_total", "Keyed messages whose idempotency key was already used, not delivered again.", nil, nil), func(c *reactor.Counters) uint64 { return c.DuplicateKeys.Load() }},
 	{prometheus.NewDesc("ferry_acks_rejected_total", "ACKs for sequence numbers never sent (PROTOCOL_ERROR).", nil, nil), func(c *reactor.Counters) uint64 { return c.AcksRejected.Load() }},
 	{prometheus.NewDesc("ferry_probes_total", "PINGs sent because an ACK was overdue.", nil, nil), func(c *reactor.Counters) uint64 { return c.Probes.Load() }},
 	{prometheus.NewDesc("ferry_replayed_total", "Frames sent again when a session resumed.", nil, nil), func(c *reactor.Counters) uint64 { return c.Replayed.Load() }},

@@ -111,7 +111,7 @@ func TestCollectorNames(t *testing.T) {
 		"ferry_acks_rejected_total", "ferry_bytes_in_total", "ferry_bytes_out_total", "ferry_closes_total",
 		"ferry_confirm_timeouts_total", "ferry_confirmed_total",
 		"ferry_connections_accepted_total", "ferry_connections_open", "ferry_connections_refused_total",
-		"ferry_dead_lettered_total", "ferry_drops_total", "ferry_duplicates_in_total", "ferry_expired_in_total",
+		"ferry_dead_lettered_total", "ferry_drops_total", "ferry_duplicate_keys_total", "ferry_duplicates_in_total", "ferry_expired_in_total",
 		"ferry_frames_in_total", "ferry_frames_out_total", "ferry_handshakes_total",
 		"ferry_messages_in_total", "ferry_messages_out_total", "ferry_ping_warnings_total", "ferry_probes_total",
 		"ferry_queued_bytes", "ferry_redelivered_total", "ferry_rejected_total", "ferry_reliable_in_total",
