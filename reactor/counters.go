@@ -87,6 +87,10 @@ type Counters struct {
 	ResumesFailed   atomic.Uint64 // HELLOs with a resume token not valid (RESUME_FAILED)
 	Takeovers       atomic.Uint64 // sessions resumed while attached elsewhere
 	SessionsExpired atomic.Uint64 // detached sessions discarded at expiry
+
+	// RTT holds the round-trip samples taken from ACKs (less the peer's
+	// ACK delay) and from PONGs, over all connections.
+	RTT Histogram
 }
 
 func (c *Counters) close(code protocol.ErrorCode) {
@@ -138,4 +142,5 @@ func (c *Counters) add(o *Counters) {
 	} {
 		p[0].Add(p[1].Load())
 	}
+	c.RTT.add(&o.RTT)
 }

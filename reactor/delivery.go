@@ -156,6 +156,7 @@ func (c *Conn) onAck(f *codec.Frame, now int64) {
 	}
 	if res.HasRTT {
 		d.probe.RTT.Sample(res.RawRTT, time.Duration(f.AckDelay)*time.Microsecond)
+		c.ctr.RTT.Observe(res.RTT)
 	}
 	if res.Largest != 0 {
 		d.probe.OnAckOrPong(now)
@@ -199,6 +200,7 @@ func (c *Conn) onPong(f *codec.Frame, now int64) {
 	if f.Opaque == d.pingOpaque && d.pingOpaque != 0 {
 		if rttNs := now - int64(f.Opaque); rttNs >= 0 {
 			d.probe.RTT.Sample(time.Duration(rttNs), 0)
+			c.ctr.RTT.Observe(time.Duration(rttNs))
 		}
 		d.pingOpaque = 0
 	}

@@ -2,6 +2,7 @@ package router
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -51,6 +52,9 @@ var statsDescs = []struct {
 	{prometheus.NewDesc("ferry_router_auth_sources_evicted_total", "Source addresses with recent failed logins forgotten early because the table was full.", nil, nil), func(s *Stats) uint64 { return s.AuthSourcesEvicted.Load() }},
 }
 
+var descHandlerSeconds = prometheus.NewDesc("ferry_router_handler_seconds",
+	"Run time of each route's handler (when Options.Latency is on).", []string{"route"}, nil)
+
 var descAuthSources = prometheus.NewDesc("ferry_router_auth_sources",
 	"Source addresses whose failed logins are tracked now (bounded by AuthLimit.MaxSources).", nil, nil)
 
@@ -61,6 +65,7 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d.d
 	}
 	ch <- descAuthSources
+	ch <- descHandlerSeconds
 }
 
 func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -68,4 +73,13 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d.d, prometheus.CounterValue, float64(d.get(&c.r.stats)))
 	}
 	ch <- prometheus.MustNewConstMetric(descAuthSources, prometheus.GaugeValue, float64(c.r.AuthSources()))
+	if c.r.opts.Latency {
+		for id, rt := range c.r.routes {
+			name := rt.name
+			if name == "" {
+				name = strconv.FormatUint(uint64(id), 10)
+			}
+			ch <- metrics.ConstHistogram(descHandlerSeconds, &rt.lat, name)
+		}
+	}
 }

@@ -53,6 +53,10 @@ type Options struct {
 	// RateLimit bounds each connection's messages and bytes per second.
 	// Default: unlimited.
 	RateLimit RateLimit
+	// Latency records each route's handler run time in a histogram
+	// exported on /metrics (ferry_router_handler_seconds{route}). It costs
+	// two clock reads per request.
+	Latency bool
 	// AuthLimit bounds failed logins per source address (10 at once, then
 	// one per 6 s; HELLOs from a source over it are refused with
 	// RATE_LIMITED). Default on; see AuthLimit.
@@ -75,6 +79,8 @@ type Router struct {
 type route struct {
 	name string
 	h    HandlerFunc
+	// lat holds the handler's run times when Options.Latency is on.
+	lat reactor.Histogram
 }
 
 // Stats are the router's running totals (atomics, safe to read any time).
@@ -279,7 +285,13 @@ func (r *Router) dispatch(c *reactor.Conn, st *connState, f *codec.Frame) {
 	r.stats.Requests.Add(1)
 	ctx := &st.ctx
 	ctx.conn, ctx.frame, ctx.replied, ctx.rejected = c, f, false, false
-	rt.h(ctx)
+	if r.opts.Latency {
+		start := time.Now()
+		rt.h(ctx)
+		rt.lat.Observe(time.Since(start))
+	} else {
+		rt.h(ctx)
+	}
 	if f.Flags.Has(protocol.FlagAppAck) {
 		// SPEC §12: the handler has run; it processed the message
 		// unless it rejected it.

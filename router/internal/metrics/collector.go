@@ -70,13 +70,16 @@ var deliveryCounters = [...]struct {
 	{prometheus.NewDesc("ferry_dead_lettered_total", "APP_ACK messages given up after the maximum number of deliveries.", nil, nil), func(c *reactor.Counters) uint64 { return c.DeadLettered.Load() }},
 }
 
+var descRTT = prometheus.NewDesc("ferry_rtt_seconds",
+	"Round-trip times measured from ACKs (less the peer's ACK delay) and PONGs, all connections.", nil, nil)
+
 var descSessions = prometheus.NewDesc("ferry_sessions", "Sessions kept (attached or waiting for a resume) that hold state.", nil, nil)
 
 var allDescs = [...]*prometheus.Desc{
 	descConnsOpen, descConnsAccepted, descConnsRefused, descHandshakes,
 	descFramesIn, descFramesOut, descBytesIn, descBytesOut,
 	descMessagesIn, descMessagesOut, descQueued,
-	descDrops, descCloses, descPingWarnings, descWakeups, descSessions,
+	descDrops, descCloses, descPingWarnings, descWakeups, descSessions, descRTT,
 }
 
 // Label values that do not change: computed once rather than per scrape.
@@ -172,6 +175,20 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, d.desc, d.get(s))
 	}
 	gauge(ch, descSessions, float64(c.srv.NumSessions()))
+	ch <- ConstHistogram(descRTT, &s.RTT)
+}
+
+// ConstHistogram turns a reactor.Histogram into a Prometheus histogram in
+// seconds, with cumulative buckets.
+func ConstHistogram(d *prometheus.Desc, h *reactor.Histogram, labels ...string) prometheus.Metric {
+	b, n, sum := h.Snapshot()
+	cum := make(map[float64]uint64, len(reactor.HistogramBuckets))
+	var acc uint64
+	for i, ub := range reactor.HistogramBuckets {
+		acc += b[i]
+		cum[ub.Seconds()] = acc
+	}
+	return prometheus.MustNewConstHistogram(d, n, sum.Seconds(), cum, labels...)
 }
 
 func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels ...string) {

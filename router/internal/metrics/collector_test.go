@@ -115,7 +115,7 @@ func TestCollectorNames(t *testing.T) {
 		"ferry_frames_in_total", "ferry_frames_out_total", "ferry_handshakes_total",
 		"ferry_messages_in_total", "ferry_messages_out_total", "ferry_ping_warnings_total", "ferry_probes_total",
 		"ferry_queued_bytes", "ferry_redelivered_total", "ferry_rejected_total", "ferry_reliable_in_total",
-		"ferry_reliable_out_total", "ferry_replayed_total", "ferry_resumes_failed_total", "ferry_resumes_total",
+		"ferry_reliable_out_total", "ferry_replayed_total", "ferry_resumes_failed_total", "ferry_resumes_total", "ferry_rtt_seconds",
 		"ferry_session_takeovers_total", "ferry_sessions", "ferry_sessions_expired_total", "ferry_wakeups_total",
 	}
 	if !slices.Equal(got, want) {
