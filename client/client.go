@@ -489,7 +489,7 @@ func (c *Client) welcomeLocked(cn *conn, h *codec.Hello, w *codec.Welcome) error
 	// A DIRECT the server acknowledged on an earlier connection had its
 	// receipt there: it is gone.
 	for corr, cl := range c.calls {
-		if cl.kind == callDirect && cl.m != nil && cl.m.acked {
+		if cl.kind == callReceipt && cl.m != nil && cl.m.acked {
 			delete(c.calls, corr)
 			cl.finish(nil, ErrNoReceipt)
 		}
@@ -642,8 +642,15 @@ func (c *Client) dropUnreliableLocked(m *outMsg) {
 // unheldLocked returns an unreliable message's bytes to the bound of
 // Send. c.mu held.
 func (c *Client) unheldLocked(m *outMsg) {
+	if m.held == 0 {
+		return
+	}
 	c.unrelBytes -= m.held
 	m.held = 0
+	if c.unrelBytes == 0 && c.state != StateClosed {
+		close(c.space) // Flush waits for this too
+		c.space = make(chan struct{})
+	}
 }
 
 // closeLocked closes the client for good: cause nil for Close. c.mu held.

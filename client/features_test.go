@@ -195,6 +195,43 @@ func TestDirect(t *testing.T) {
 	}
 }
 
+// SPEC §6.2: a publication with a receipt reports the server's refusal.
+func TestPublishReceipt(t *testing.T) {
+	p := newPeer(t, peerOpts{})
+	a := dial(t, p.addr(), WithClientID("pr"))
+	ctx := testCtx(t)
+	if err := a.PublishReceipt(ctx, 2, "ok/x", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	err := a.PublishReceipt(ctx, 2, "forbidden/x", []byte("2"))
+	var re *ResultError
+	if !errors.As(err, &re) || re.Code != protocol.CodeForbidden {
+		t.Fatalf("refused publication: %v", err)
+	}
+}
+
+// Flush waits for unreliable messages to be written, so that Close after
+// it loses none.
+func TestFlushWaitsForUnreliable(t *testing.T) {
+	p := newPeer(t, peerOpts{})
+	var gb got
+	sub := dial(t, p.addr(), WithClientID("sub"))
+	if err := sub.Subscribe(testCtx(t), "fl/#", gb.handler); err != nil {
+		t.Fatal(err)
+	}
+	a := dial(t, p.addr(), WithClientID("fl"))
+	for i := 0; i < 200; i++ {
+		if err := a.Publish(1, "fl/x", []byte("u"), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Flush(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	waitFor(t, "200 publications", func() bool { return gb.len() == 200 })
+}
+
 // DATA requests from the server are answered exactly once: by Reply, or by
 // the handler's return.
 func TestServerRequests(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -539,6 +540,10 @@ func (pc *peerConn) message(f *codec.Frame) bool {
 			pc.result(f.Lane, f.Corr, protocol.CodeNoSuchRoute)
 		}
 	case protocol.FramePublish:
+		if strings.HasPrefix(m.name, "forbidden/") {
+			pc.result(f.Lane, f.Corr, protocol.CodeForbidden)
+			return false
+		}
 		for _, sub := range pc.p.sessions {
 			for pat := range sub.subs {
 				if match(pat, m.name) {

@@ -12,7 +12,7 @@ type callKind uint8
 
 const (
 	callRequest callKind = iota + 1
-	callDirect
+	callReceipt
 	callSubscribe
 	callUnsubscribe
 )
@@ -111,7 +111,7 @@ func (c *Client) sendUnreliable(m *outMsg, payload []byte) error {
 	}
 	m.payload = append([]byte(nil), payload...)
 	m.store = -1
-	m.held = len(payload)
+	m.held = len(payload) + 1 // + 1: an empty message is waited for too
 	c.unrelBytes += m.held
 	c.queueLocked(m)
 	return nil
@@ -190,10 +190,28 @@ func (c *Client) Direct(ctx context.Context, peer string, lane protocol.Lane, pa
 	if len(peer) == 0 || len(peer) > protocol.MaxClientIDLen {
 		return ErrBadArgument
 	}
-	m := &outMsg{typ: protocol.FrameDirect, lane: lane, name: []byte(peer)}
+	return c.sendWithReceipt(ctx, &outMsg{typ: protocol.FrameDirect, lane: lane, name: []byte(peer)}, payload)
+}
+
+// PublishReceipt publishes payload on topic as a reliable message that
+// asks for a receipt (SPEC §6.2): it returns nil once the server has
+// accepted it for delivery (whatever the number of subscribers), a
+// *ResultError with the server's code (INVALID_TOPIC, FORBIDDEN,
+// RATE_LIMITED, ...) when it refused it, and otherwise as Direct. Publish
+// sends without a receipt, so a refusal there goes unreported.
+func (c *Client) PublishReceipt(ctx context.Context, lane protocol.Lane, topic string, payload []byte) error {
+	if len(topic) == 0 || len(topic) > protocol.MaxTopicLen {
+		return ErrBadArgument
+	}
+	return c.sendWithReceipt(ctx, &outMsg{typ: protocol.FramePublish, lane: lane, name: []byte(topic)}, payload)
+}
+
+// sendWithReceipt sends m reliably with a correlation id and waits for
+// the server's RESULT.
+func (c *Client) sendWithReceipt(ctx context.Context, m *outMsg, payload []byte) error {
 	var cl *call
 	if err := c.enqueueWith(ctx, m, payload, true, func() {
-		cl = c.newCallLocked(callDirect)
+		cl = c.newCallLocked(callReceipt)
 		cl.m = m
 		m.corr, m.call = cl.corr, cl
 	}); err != nil {
@@ -278,11 +296,13 @@ func (c *Client) withdraw(m *outMsg) {
 }
 
 // Flush waits until every reliable message handed to the client so far has
-// been acknowledged or has failed, or until ctx ends.
+// been acknowledged or has failed, and every unreliable one (and every
+// reply) has been written to the socket or dropped, or until ctx ends. Call
+// it before Close, which drops what is not written yet.
 func (c *Client) Flush(ctx context.Context) error {
 	for {
 		c.mu.Lock()
-		if c.pendMsgs == 0 {
+		if c.pendMsgs == 0 && c.unrelBytes == 0 {
 			c.mu.Unlock()
 			return nil
 		}
@@ -331,7 +351,7 @@ func (c *Client) Request(ctx context.Context, lane protocol.Lane, route uint32, 
 	cl := c.newCallLocked(callRequest)
 	m.corr, m.call = cl.corr, cl
 	m.payload = append([]byte(nil), payload...)
-	m.held = len(payload)
+	m.held = len(payload) + 1 // + 1: an empty message is waited for too
 	c.unrelBytes += m.held
 	c.queueLocked(m)
 	c.mu.Unlock()
@@ -375,7 +395,7 @@ func (c *Client) onResultLocked(f *codec.Frame) {
 		if c.unsubs[cl.pattern] == cl {
 			delete(c.unsubs, cl.pattern)
 		}
-	case callDirect:
+	case callReceipt:
 		if m := cl.m; m != nil {
 			// The receipt can pass the ACK; the message completes with the
 			// ACK, and a lost session has not lost it.
@@ -429,7 +449,7 @@ func (c *Client) replyLocked(lane protocol.Lane, route, corr uint32, connGen uin
 	} else {
 		om.typ, om.flags = protocol.FrameData, protocol.FlagResponse
 		om.payload = append([]byte(nil), payload...)
-		om.held = len(payload)
+		om.held = len(payload) + 1 // + 1: an empty message is waited for too
 		c.unrelBytes += om.held
 	}
 	c.queueLocked(om)
