@@ -592,6 +592,9 @@ func (c *Client) disconnectLocked(cn *conn, err error) {
 	if c.cn == cn {
 		c.cn = nil
 	}
+	// What was in its write buffers and not written is lost with it.
+	c.writtenLocked(cn.inBuf)
+	cn.inBuf = 0
 	if c.state == StateClosed {
 		return
 	}
@@ -649,6 +652,19 @@ func (c *Client) unheldLocked(m *outMsg) {
 	m.held = 0
 	if c.unrelBytes == 0 && c.state != StateClosed {
 		close(c.space) // Flush waits for this too
+		c.space = make(chan struct{})
+	}
+}
+
+// writtenLocked returns n held bytes, now written (or lost with the
+// connection), to the bound of Send, and wakes Flush. c.mu held.
+func (c *Client) writtenLocked(n int) {
+	if n == 0 {
+		return
+	}
+	c.unrelBytes -= n
+	if c.unrelBytes == 0 && c.state != StateClosed {
+		close(c.space)
 		c.space = make(chan struct{})
 	}
 }

@@ -41,9 +41,12 @@ var laneWeight = [protocol.NumLanes]int{0, 4, 2, 1}
 // marked "mu" are guarded by Client.mu; the others belong to the goroutine
 // named.
 type conn struct {
-	c  *Client
-	nc net.Conn
-	id uint64 // Client.connGen when it was made
+	// inBuf is the held bytes (see Client.unrelBytes) of the unreliable
+	// messages appended to the write buffers and not yet written. c.mu.
+	inBuf int
+	c     *Client
+	nc    net.Conn
+	id    uint64 // Client.connGen when it was made
 
 	// Negotiated at the handshake (SPEC §5.4), then fixed.
 	k            time.Duration // heartbeat interval K
@@ -501,12 +504,16 @@ func (cn *conn) writeLoop(done func()) {
 		if wrote {
 			_ = cn.nc.SetWriteDeadline(time.Now().Add(cn.k * protocol.IdleAfterNum / protocol.IdleAfterDen))
 			bufs := net.Buffers{cn.wbuf, cn.dbuf}
-			if _, err := bufs.WriteTo(cn.nc); err != nil {
-				c.mu.Lock()
+			_, err := bufs.WriteTo(cn.nc)
+			c.mu.Lock()
+			c.writtenLocked(cn.inBuf)
+			cn.inBuf = 0
+			if err != nil {
 				cn.failLocked(transportError(err), 0, false)
 				c.mu.Unlock()
 				return
 			}
+			c.mu.Unlock()
 		}
 		if fin {
 			if hc, ok := cn.nc.(interface{ CloseWrite() error }); ok {
@@ -749,7 +756,10 @@ func (cn *conn) emit(l protocol.Lane, now int64) int {
 	m.off += n
 	if m.off == len(m.payload) {
 		ls.cur = nil
-		c.unheldLocked(m)
+		// Its bytes count against Send's bound (and keep Flush waiting)
+		// until the writer has handed them to the socket.
+		cn.inBuf += m.held
+		m.held = 0
 		if m.typ.IsMessage() && m.flags&protocol.FlagResponse == 0 {
 			c.stats.sent.Add(1)
 		}
