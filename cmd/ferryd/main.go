@@ -287,13 +287,21 @@ func mintToken(args []string, stdout, stderr io.Writer) error {
 	var pub, sub, dm listFlag
 	ttl := fs.Duration("ttl", 24*time.Hour, "lifetime of the token (0: no expiry)")
 	fs.StringVar(&c.ClientID, "client-id", "", "the client id the token names (required)")
-	fs.StringVar(&o.authSecret, "auth-secret", os.Getenv("FERRY_AUTH_SECRET"), "HMAC secret (or FERRY_AUTH_SECRET)")
-	fs.StringVar(&o.authSecretFile, "auth-secret-file", os.Getenv("FERRY_AUTH_SECRET_FILE"), "file holding the HMAC secret")
+	// The environment is read after parsing, not as the flags' defaults,
+	// so that --help never prints the secret.
+	fs.StringVar(&o.authSecret, "auth-secret", "", "HMAC secret (or FERRY_AUTH_SECRET)")
+	fs.StringVar(&o.authSecretFile, "auth-secret-file", "", "file holding the HMAC secret (or FERRY_AUTH_SECRET_FILE)")
 	fs.Var(&pub, "publish", "topic pattern the client may publish to (repeatable)")
 	fs.Var(&sub, "subscribe", "topic pattern the client may subscribe within (repeatable)")
 	fs.Var(&dm, "direct", `client id the client may message: an id, a prefix ending in "*", or "*" (repeatable)`)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.authSecret == "" {
+		o.authSecret = os.Getenv("FERRY_AUTH_SECRET")
+	}
+	if o.authSecretFile == "" {
+		o.authSecretFile = os.Getenv("FERRY_AUTH_SECRET_FILE")
 	}
 	secret, err := loadSecret(o)
 	if err != nil {

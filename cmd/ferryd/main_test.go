@@ -230,3 +230,13 @@ func TestFerrydAuthFailLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The secret from the environment never shows in mint-token's help.
+func TestMintTokenHelpHidesSecret(t *testing.T) {
+	t.Setenv("FERRY_AUTH_SECRET", "do-not-print-this-secret-0123456789")
+	var out, errb bytes.Buffer
+	_ = mintToken([]string{"--help"}, &out, &errb)
+	if strings.Contains(out.String()+errb.String(), "do-not-print-this-secret") {
+		t.Fatal("mint-token --help printed the secret")
+	}
+}
