@@ -357,7 +357,7 @@ func (c *Conn) handleHello(f *codec.Frame) {
 		case resumeFailed:
 			c.closeWith(protocol.CodeResumeFailed, "resume token not valid for the session")
 			return
-		case resumeOK:
+		case resumeOK, resumePrev:
 			if id == "" {
 				if sess != nil {
 					id = sess.clientID
@@ -370,7 +370,7 @@ func (c *Conn) handleHello(f *codec.Frame) {
 				c.beginResumeHeld(holder, h.SessionID, &h)
 				return
 			}
-			c.beginResume(sess, &h)
+			c.beginResume(sess, &h, outcome == resumePrev)
 			return
 		}
 	}

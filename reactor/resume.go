@@ -77,7 +77,7 @@ func (c *Conn) beginResumeHeld(holder *Conn, id []byte, h *codec.Hello) {
 	if sess != nil {
 		// It materialized meanwhile.
 		c.resuming = false
-		c.beginResume(sess, h)
+		c.beginResume(sess, h, false)
 		return
 	}
 	c.srv.counters.Takeovers.Add(1)
@@ -89,11 +89,11 @@ func (c *Conn) beginResumeHeld(holder *Conn, id []byte, h *codec.Hello) {
 // at once, or, when another connection still holds the session, closes
 // that one (SESSION_TAKEN_OVER) and waits for it to let go; its detach
 // wakes this connection, which then finishes (finishResume).
-func (c *Conn) beginResume(sess *Session, h *codec.Hello) {
+func (c *Conn) beginResume(sess *Session, h *codec.Hello, prevToken bool) {
 	c.sess = sess
 	c.resuming = true
 	sess.mu.Lock()
-	sess.waitReceived = h.Received
+	sess.waitReceived, sess.waitPrev = h.Received, prevToken
 	old, prev := sess.conn, sess.waiter
 	sess.waiter = c
 	sess.mu.Unlock()
@@ -150,7 +150,15 @@ func (c *Conn) finishResume() {
 		return
 	}
 	sess.conn, sess.waiter = c, nil
-	sess.gen++
+	// SPEC §5.4.7: a resume with the current token rotates it. One with
+	// the previous token (the client never read the WELCOME that carried
+	// the current one) gets the current one again, unchanged, so that any
+	// number of WELCOMEs lost in a row still leave the client a token
+	// that works.
+	if !sess.waitPrev {
+		sess.gen++
+	}
+	sess.waitPrev = false
 	sess.prevValid = true
 	c.tokenUnproven = true
 	gen, received := sess.gen, sess.waitReceived

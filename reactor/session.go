@@ -137,8 +137,11 @@ type Session struct {
 	offline   *offline.Queue
 	parked    [protocol.NumLanes - 1][]outItem // unsent reliable items of the last connection
 	gapQueued bool                             // something went through the offline path since the last report
-	// waitReceived is the HELLO's Received1..3 of the waiting connection.
+	// waitReceived is the HELLO's Received1..3 of the waiting connection;
+	// waitPrev says its token was the previous generation's (see
+	// finishResume).
 	waitReceived [protocol.NumLanes - 1]uint64
+	waitPrev     bool
 
 	d *delivery // nil until the first reliable frame either way
 }
@@ -445,6 +448,7 @@ type resumeOutcome uint8
 const (
 	resumeNew    resumeOutcome = iota // unknown or expired: a new session
 	resumeOK                          // resumed (sess, or the session of conn)
+	resumePrev                        // resumed with the previous, unproven token
 	resumeFailed                      // the token is not valid: RESUME_FAILED
 )
 
@@ -490,10 +494,14 @@ func (s *Server) lookupResume(id, token []byte, clientID string) (*Session, *Con
 	// SPEC §5.4.7: the current token, or the one before it while the
 	// connection that was given the current one has not yet shown (by
 	// sending anything) that its WELCOME arrived.
-	ok := hmac.Equal(s.resumeToken(sess.id, gen), token) || prev && gen > 1 && hmac.Equal(s.resumeToken(sess.id, gen-1), token)
+	current := hmac.Equal(s.resumeToken(sess.id, gen), token)
+	ok := current || prev && gen > 1 && hmac.Equal(s.resumeToken(sess.id, gen-1), token)
 	if !ok || (clientID != "" && clientID != sess.clientID) {
 		s.counters.ResumesFailed.Add(1)
 		return nil, nil, resumeFailed
+	}
+	if !current {
+		return sess, nil, resumePrev
 	}
 	return sess, nil, resumeOK
 }

@@ -653,19 +653,32 @@ func TestResumeTokenSurvivesLostWelcome(t *testing.T) {
 			c2 := dial(t, s.Addr())
 			w2 := c2.Hello(resumeHello(w, [3]uint64{}))
 			c2.Conn.Close() // as if the WELCOME were lost: nothing sent
+			// Any number of lost WELCOMEs in a row: the client still holds
+			// w's token, and each resume with it gets w2's token again.
+			for i := range 3 {
+				cx := dial(t, s.Addr())
+				wx := cx.Hello(resumeHello(w, [3]uint64{}))
+				if !wx.SessionPresent || !bytes.Equal(wx.ResumeToken, w2.ResumeToken) {
+					t.Fatalf("lost WELCOME %d: present %v, token reissued %v", i+2, wx.SessionPresent, bytes.Equal(wx.ResumeToken, w2.ResumeToken))
+				}
+				cx.Conn.Close()
+			}
 			c3 := dial(t, s.Addr())
 			if w3 := c3.Hello(resumeHello(w, [3]uint64{})); !w3.SessionPresent {
-				t.Fatal("the previous token did not resume after a silent connection")
+				t.Fatal("the previous token did not resume after silent connections")
 			}
 			c3.Send(codec.Frame{Type: protocol.FramePong})
 			waitFor(t, "PONG", 5*time.Second, func() bool { return s.Counters().FramesIn[protocol.FramePong].Load() == 1 })
 			c3.Conn.Close()
-			for _, old := range []codec.Welcome{w, w2} {
-				cx := dial(t, s.Addr())
-				cx.Write(codec.AppendHello(nil, withVersion(resumeHello(old, [3]uint64{}))))
-				if code := cx.ExpectClose(5 * time.Second); code != protocol.CodeResumeFailed {
-					t.Fatalf("an outdated token: closed with %s", code)
-				}
+			// The client proved it holds w2's token: w's is dead now.
+			cx := dial(t, s.Addr())
+			cx.Write(codec.AppendHello(nil, withVersion(resumeHello(w, [3]uint64{}))))
+			if code := cx.ExpectClose(5 * time.Second); code != protocol.CodeResumeFailed {
+				t.Fatalf("an outdated token: closed with %s", code)
+			}
+			c4 := dial(t, s.Addr())
+			if w4 := c4.Hello(resumeHello(w2, [3]uint64{})); !w4.SessionPresent || bytes.Equal(w4.ResumeToken, w2.ResumeToken) {
+				t.Fatal("the proven token did not resume, or was not rotated")
 			}
 		})
 	}
