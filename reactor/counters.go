@@ -87,6 +87,7 @@ type Counters struct {
 	ResumesFailed   atomic.Uint64 // HELLOs with a resume token not valid (RESUME_FAILED)
 	Takeovers       atomic.Uint64 // sessions resumed while attached elsewhere
 	SessionsExpired atomic.Uint64 // detached sessions discarded at expiry
+	SessionsRefused atomic.Uint64 // sessions not kept because the store held MaxSessions
 
 	// RTT holds the round-trip samples taken from ACKs (less the peer's
 	// ACK delay) and from PONGs, over all connections.
@@ -136,7 +137,7 @@ func (c *Counters) add(o *Counters) {
 		{&c.ReliableIn, &o.ReliableIn}, {&c.ReliableOut, &o.ReliableOut}, {&c.DuplicatesIn, &o.DuplicatesIn},
 		{&c.ExpiredIn, &o.ExpiredIn}, {&c.DuplicateKeys, &o.DuplicateKeys}, {&c.AcksRejected, &o.AcksRejected}, {&c.Probes, &o.Probes},
 		{&c.Replayed, &o.Replayed}, {&c.Resumes, &o.Resumes}, {&c.ResumesFailed, &o.ResumesFailed},
-		{&c.Takeovers, &o.Takeovers}, {&c.SessionsExpired, &o.SessionsExpired},
+		{&c.Takeovers, &o.Takeovers}, {&c.SessionsExpired, &o.SessionsExpired}, {&c.SessionsRefused, &o.SessionsRefused},
 		{&c.Confirmed, &o.Confirmed}, {&c.Rejected, &o.Rejected}, {&c.ConfirmTimeouts, &o.ConfirmTimeouts},
 		{&c.Redelivered, &o.Redelivered}, {&c.DeadLettered, &o.DeadLettered},
 	} {

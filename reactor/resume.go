@@ -66,7 +66,7 @@ func (c *Conn) beginResumeHeld(holder *Conn, id []byte, h *codec.Hello) {
 	c.resuming = true
 	st := &c.srv.sessions
 	st.mu.Lock()
-	sess := st.byID[string(id)]
+	sess := st.store.Get(string(id))
 	if sess == nil {
 		if prev := st.waiters[string(id)].c; prev != nil && prev != c {
 			prev.Close(protocol.CodeSessionTakenOver)

@@ -62,7 +62,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, clock: time.Now, conns: make(map[uint64]*Conn), stopped: make(chan struct{})}
 	s.epoch = s.clock()
 	s.cfg.Sessions.withDefaults(cfg.MaxConns)
-	s.sessions.init()
+	s.sessions.init(s.cfg.Sessions.Store)
 	s.keys.init()
 	s.reasmLimits = codec.ReassemblyLimits{
 		MaxFrameSize: cfg.MaxFrameSize, MaxMessageSize: cfg.MaxMessageSize,

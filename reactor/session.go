@@ -61,6 +61,9 @@ type SessionConfig struct {
 	// 10,000.
 	KeyRetention  time.Duration
 	KeysPerClient int
+	// Store keeps sessions between connections. Default: a MemoryStore
+	// (a restart loses every session).
+	Store SessionStore
 	// MaxSessions bounds the sessions kept (attached or not). Past it a
 	// new connection gets a session that cannot be resumed. Default
 	// 2 × Config.MaxConns.
@@ -266,27 +269,92 @@ func (s *Session) pushOffline(f *codec.Frame) error {
 	return nil
 }
 
-// sessionStore is the in-memory session store: the embedded default. A
-// restart loses every session (SPEC §12).
-//
-// A connection's session is materialized (a Session allocated and kept
-// here) only when it has reliable state or when its connection ends; an
-// idle connection costs nothing for its session. Its SessionID is derived
-// from the connection id, so a resume can find a session that is still
-// only a connection (see Server.sessionID).
-type sessionStore struct {
-	mu       sync.Mutex
+// SessionStore keeps the sessions that hold state, attached or waiting
+// for a resume, indexed by SessionID and by client id. The server calls it
+// with its own session lock held, never concurrently, so an
+// implementation needs no lock of its own; each call must be quick (it
+// runs on event loops). Sessions are live objects (pooled buffers,
+// sequence state): a store decides where they are kept and how they are
+// found, not how they are encoded. The default, MemoryStore, keeps them in
+// this process: a restart loses them all (SPEC §12.11).
+type SessionStore interface {
+	// Get returns the session with id, or nil.
+	Get(id string) *Session
+	// ByClient returns the session of client id, or nil.
+	ByClient(clientID string) *Session
+	// Put adds s under its id (unless empty) and its client id, replacing
+	// what was there.
+	Put(s *Session)
+	// Delete removes s from both indexes, if it is what they hold.
+	Delete(s *Session)
+	// Range calls fn for each session held by id until fn returns false.
+	Range(fn func(*Session) bool)
+	// Len is the number of sessions held by id.
+	Len() int
+}
+
+// MemoryStore is the in-memory SessionStore, ferryd's embedded default.
+type MemoryStore struct {
 	byID     map[string]*Session
 	byClient map[string]*Session
+}
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{byID: make(map[string]*Session), byClient: make(map[string]*Session)}
+}
+
+func (m *MemoryStore) Get(id string) *Session            { return m.byID[id] }
+func (m *MemoryStore) ByClient(clientID string) *Session { return m.byClient[clientID] }
+func (m *MemoryStore) Len() int                          { return len(m.byID) }
+
+func (m *MemoryStore) Put(s *Session) {
+	if s.id != "" {
+		m.byID[s.id] = s
+	}
+	m.byClient[s.clientID] = s
+}
+
+func (m *MemoryStore) Delete(s *Session) {
+	if s.id != "" && m.byID[s.id] == s {
+		delete(m.byID, s.id)
+	}
+	if m.byClient[s.clientID] == s {
+		delete(m.byClient, s.clientID)
+	}
+}
+
+func (m *MemoryStore) Range(fn func(*Session) bool) {
+	for _, s := range m.byID {
+		if !fn(s) {
+			return
+		}
+	}
+}
+
+// sessionStore is the server's side of its SessionStore: the lock every
+// call is made under, the connections waiting for a session, and the
+// per-process nonce of SessionIDs.
+//
+// A connection's session is materialized (a Session allocated and kept in
+// the store) only when it has reliable state or when its connection ends;
+// an idle connection costs nothing for its session. Its SessionID is
+// derived from the connection id, so a resume can find a session that is
+// still only a connection (see Server.sessionID).
+type sessionStore struct {
+	mu    sync.Mutex
+	store SessionStore
 	// waiters are connections resuming a session whose connection has
 	// not let go yet, by SessionID (rare: a takeover).
 	waiters map[string]resumeWaiter
 	boot    [16]byte // random per process: ids never repeat across restarts
 }
 
-func (st *sessionStore) init() {
-	st.byID = make(map[string]*Session)
-	st.byClient = make(map[string]*Session)
+func (st *sessionStore) init(store SessionStore) {
+	if store == nil {
+		store = NewMemoryStore()
+	}
+	st.store = store
 	st.waiters = make(map[string]resumeWaiter)
 	_, _ = rand.Read(st.boot[:])
 }
@@ -338,7 +406,7 @@ func (s *Server) SessionByClient(id string) *Session {
 	st := &s.sessions
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.byClient[id]
+	return st.store.ByClient(id)
 }
 
 // NumSessions is the number of materialized sessions, attached or not.
@@ -346,7 +414,7 @@ func (s *Server) NumSessions() int {
 	st := &s.sessions
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return len(st.byID)
+	return st.store.Len()
 }
 
 // forgetClient discards the session client id had: a HELLO that starts a
@@ -355,7 +423,7 @@ func (s *Server) forgetClient(clientID string) {
 	st := &s.sessions
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if old := st.byClient[clientID]; old != nil {
+	if old := st.store.ByClient(clientID); old != nil {
 		s.discardLocked(old)
 	}
 }
@@ -367,14 +435,19 @@ func (s *Server) register(sess *Session) {
 	st := &s.sessions
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if old := st.byClient[sess.clientID]; old != nil && old != sess {
+	if old := st.store.ByClient(sess.clientID); old != nil && old != sess {
 		s.discardLocked(old)
 	}
-	st.byClient[sess.clientID] = sess
+	if sess.id != "" && st.store.Get(sess.id) == nil && st.store.Len() >= s.cfg.Sessions.MaxSessions {
+		// Full: the session serves its connection but is not kept after
+		// it (its client is told SessionPresent = 0 when it comes back).
+		s.counters.SessionsRefused.Add(1)
+		sess.id, sess.expiry = "", 0
+	}
+	st.store.Put(sess)
 	if sess.id == "" {
 		return
 	}
-	st.byID[sess.id] = sess
 	if w, ok := st.waiters[sess.id]; ok {
 		delete(st.waiters, sess.id)
 		sess.mu.Lock()
@@ -386,12 +459,7 @@ func (s *Server) register(sess *Session) {
 // discardLocked forgets a session; what it still held is counted as
 // dropped. Call with the store's lock held.
 func (s *Server) discardLocked(sess *Session) {
-	if sess.id != "" && s.sessions.byID[sess.id] == sess {
-		delete(s.sessions.byID, sess.id)
-	}
-	if s.sessions.byClient[sess.clientID] == sess {
-		delete(s.sessions.byClient, sess.clientID)
-	}
+	s.sessions.store.Delete(sess)
 	sess.mu.Lock()
 	sess.gone = true
 	if sess.conn == nil {
@@ -459,7 +527,7 @@ const (
 func (s *Server) lookupResume(id, token []byte, clientID string) (*Session, *Conn, resumeOutcome) {
 	st := &s.sessions
 	st.mu.Lock()
-	sess := st.byID[string(id)]
+	sess := st.store.Get(string(id))
 	st.mu.Unlock()
 	if sess == nil {
 		connID, ok := s.parseSessionID(id)
@@ -471,7 +539,7 @@ func (s *Server) lookupResume(id, token []byte, clientID string) (*Session, *Con
 			// A connection registers its session before the server
 			// forgets it: look again.
 			st.mu.Lock()
-			sess = st.byID[string(id)]
+			sess = st.store.Get(string(id))
 			st.mu.Unlock()
 			if sess == nil {
 				return nil, nil, resumeNew
@@ -513,14 +581,18 @@ func (s *Server) expireSessions() {
 	st := &s.sessions
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	for _, sess := range st.byID {
+	var due []*Session
+	st.store.Range(func(sess *Session) bool {
 		sess.mu.Lock()
-		due := sess.conn == nil && sess.waiter == nil && !sess.gone && now-sess.detachAt >= int64(sess.expiry)
-		sess.mu.Unlock()
-		if due {
-			s.counters.SessionsExpired.Add(1)
-			s.discardLocked(sess)
+		if sess.conn == nil && sess.waiter == nil && !sess.gone && now-sess.detachAt >= int64(sess.expiry) {
+			due = append(due, sess)
 		}
+		sess.mu.Unlock()
+		return true
+	})
+	for _, sess := range due {
+		s.counters.SessionsExpired.Add(1)
+		s.discardLocked(sess)
 	}
 }
 

@@ -683,3 +683,51 @@ func TestResumeTokenSurvivesLostWelcome(t *testing.T) {
 		})
 	}
 }
+
+// recordingStore is a SessionStore that wraps the in-memory one and
+// records what the server asked of it.
+type recordingStore struct {
+	*MemoryStore
+	mu   sync.Mutex
+	puts []string
+}
+
+func (r *recordingStore) Put(s *Session) {
+	r.mu.Lock()
+	r.puts = append(r.puts, s.ClientID())
+	r.mu.Unlock()
+	r.MemoryStore.Put(s)
+}
+
+// The server keeps sessions in the SessionStore it is given; past
+// MaxSessions a session serves its connection but is not kept.
+func TestSessionStorePluggableAndBounded(t *testing.T) {
+	store := &recordingStore{MemoryStore: NewMemoryStore()}
+	r := newRecorder()
+	s, _ := startServer(t, "gnet", Config{Handler: r, Sessions: SessionConfig{Store: store, MaxSessions: 1}})
+	var ws []codec.Welcome
+	for _, id := range []string{"one", "two"} {
+		c := dial(t, s.Addr())
+		ws = append(ws, c.Hello(codec.Hello{ClientID: []byte(id)}))
+		<-r.open // materialized by the recorder's OnOpen
+		c.Conn.Close()
+	}
+	waitFor(t, "both detached", 5*time.Second, func() bool { return s.Counters().SessionsRefused.Load() == 1 })
+	store.mu.Lock()
+	puts := strings.Join(store.puts, ",")
+	store.mu.Unlock()
+	if puts != "one,two" {
+		t.Fatalf("store got %q", puts)
+	}
+	if store.Get(string(ws[0].SessionID)) == nil || s.NumSessions() != 1 {
+		t.Fatal("the first session is not in the store")
+	}
+	c := dial(t, s.Addr())
+	if w := c.Hello(resumeHello(ws[1], [3]uint64{})); w.SessionPresent {
+		t.Fatal("a session past MaxSessions was resumed")
+	}
+	c2 := dial(t, s.Addr())
+	if w := c2.Hello(resumeHello(ws[0], [3]uint64{})); !w.SessionPresent {
+		t.Fatal("the kept session was not resumed")
+	}
+}

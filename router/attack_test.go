@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -695,30 +696,42 @@ func TestAttackReplayedResumeToken(t *testing.T) {
 	}
 
 	// The window: the owner resumes with w3 and has sent nothing yet when
-	// a thief replays w3.
+	// a thief replays w3. SPEC §5.4.7: a resume with the previous token
+	// gets the current one again, so the thief gets the owner's w4.
 	c3.Conn.Close()
 	waitDetached(t, a.srv, "owner")
 	c4, w4 := resume(sid, w3.ResumeToken)
 	thief := a.dial()
-	if wt := thief.Hello(codec.Hello{SessionID: sid, ResumeToken: w3.ResumeToken}); !wt.SessionPresent || string(wt.ClientID) != "owner" {
-		t.Fatalf("a replay inside the window did not resume: %+v", wt)
+	wt := thief.Hello(codec.Hello{SessionID: sid, ResumeToken: w3.ResumeToken})
+	if !wt.SessionPresent || string(wt.ClientID) != "owner" || !bytes.Equal(wt.ResumeToken, w4.ResumeToken) {
+		t.Fatalf("a replay inside the window: %+v", wt)
 	}
 	if code := c4.ExpectClose(5 * time.Second); code != protocol.CodeSessionTakenOver {
 		t.Fatalf("the owner was closed with %s", code)
 	}
-	echo(t, thief, 5) // retires w3 and w4
-	h := codec.Hello{AuthToken: ownerTok, SessionID: sid, ResumeToken: w4.ResumeToken}
-	if code := refused(t, a, h); code != protocol.CodeResumeFailed {
-		t.Fatalf("the owner's resume after the theft: %s", code)
+	echo(t, thief, 5) // retires w3
+	// The owner holds w4 as well: it takes the session back, and its
+	// next token leaves the thief's behind.
+	c5, w5 := resume(sid, w4.ResumeToken)
+	if code := thief.ExpectClose(5 * time.Second); code != protocol.CodeSessionTakenOver {
+		t.Fatalf("the thief was closed with %s", code)
 	}
+	echo(t, c5, 7)
+	if bytes.Equal(w5.ResumeToken, w4.ResumeToken) {
+		t.Fatal("the owner's resume with the current token did not rotate it")
+	}
+	thief2 := a.dial()
+	thief2.Write(codec.AppendHello(nil, &codec.Hello{Version: protocol.Version, SessionID: sid, ResumeToken: w4.ResumeToken}))
+	if code := thief2.ExpectClose(5 * time.Second); code != protocol.CodeResumeFailed {
+		t.Fatalf("the thief's token after the owner moved on: %s", code)
+	}
+	c5.Conn.Close()
+	waitDetached(t, a.srv, "owner")
 	// The owner then starts a new session under its id (SPEC §13.5): the
-	// thief's connection is taken over and the stolen session ends.
+	// old session ends.
 	fresh := a.dial()
 	if w := fresh.Hello(codec.Hello{AuthToken: ownerTok, SessionExpiry: 60}); w.SessionPresent || string(w.ClientID) != "owner" {
 		t.Fatalf("the owner's new session: %+v", w)
-	}
-	if code := thief.ExpectClose(5 * time.Second); code != protocol.CodeSessionTakenOver {
-		t.Fatalf("the thief was closed with %s", code)
 	}
 	if s := a.srv.SessionByClient("owner"); s != nil && s.ID() == string(sid) {
 		t.Fatal("the stolen session outlived the owner's new one")
