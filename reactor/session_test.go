@@ -153,12 +153,7 @@ func TestReliableWindow(t *testing.T) {
 			c := dial(t, s.Addr())
 			c.Hello(codec.Hello{ReceiveMax: 4})
 			sess := <-r.open
-			for i := 1; i <= 10; i++ {
-				f := codec.Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable, Lane: protocol.LaneNormal, Route: 1, Payload: []byte(fmt.Sprint("s", i))}
-				if err := sess.Send(&f); err != nil {
-					t.Fatal(err)
-				}
-			}
+			sendReliableN(t, sess, protocol.LaneNormal, "s", 1, 10)
 			readReliable(t, c, 1, 4)
 			if !stillOpenNoData(t, c) {
 				t.Fatal("more than ReceiveMax frames in flight")
@@ -169,6 +164,18 @@ func TestReliableWindow(t *testing.T) {
 				t.Fatalf("after the ACK got %v", got)
 			}
 		})
+	}
+}
+
+// sendReliableN sends reliable DATA "prefix<i>" for i in [from, to] on
+// lane through the session.
+func sendReliableN(t *testing.T, sess *Session, lane protocol.Lane, prefix string, from, to int) {
+	t.Helper()
+	for i := from; i <= to; i++ {
+		f := codec.Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable, Lane: lane, Route: 1, Payload: []byte(fmt.Sprint(prefix, i))}
+		if err := sess.Send(&f); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -205,12 +212,7 @@ func TestResumeReplaysAndDrainsOffline(t *testing.T) {
 				t.Fatalf("WELCOME session fields %+v", w)
 			}
 			sess := <-r.open
-			for i := 1; i <= 5; i++ {
-				f := codec.Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable, Lane: protocol.LaneNormal, Route: 1, Payload: []byte(fmt.Sprint("s", i))}
-				if err := sess.Send(&f); err != nil {
-					t.Fatal(err)
-				}
-			}
+			sendReliableN(t, sess, protocol.LaneNormal, "s", 1, 5)
 			readReliable(t, c, 1, 5)
 			c.Send(codec.Frame{Type: protocol.FrameAck, AckLane: protocol.LaneNormal, Cumulative: 2})
 			for i := uint64(1); i <= 3; i++ {
@@ -219,12 +221,7 @@ func TestResumeReplaysAndDrainsOffline(t *testing.T) {
 			waitFor(t, "3 client messages", 5*time.Second, func() bool { return len(r.messages()) == 3 })
 			c.Conn.Close()
 			waitFor(t, "detach", 5*time.Second, func() bool { return !sess.Attached() })
-			for i := 6; i <= 7; i++ {
-				f := codec.Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable, Lane: protocol.LaneNormal, Route: 1, Payload: []byte(fmt.Sprint("s", i))}
-				if err := sess.Send(&f); err != nil {
-					t.Fatal(err)
-				}
-			}
+			sendReliableN(t, sess, protocol.LaneNormal, "s", 6, 7)
 
 			c2 := dial(t, s.Addr())
 			// The client got s1..s3 in order before the drop.
@@ -286,16 +283,10 @@ func TestResumeFailed(t *testing.T) {
 			if !w2.SessionPresent {
 				t.Fatal("valid token not resumed")
 			}
-			// A frame after WELCOME shows the client has the new token.
-			c2.Send(codec.Frame{Type: protocol.FramePong})
-			waitFor(t, "PONG", 5*time.Second, func() bool { return s.Counters().FramesIn[protocol.FramePong].Load() == 1 })
+			sendProof(t, s, c2, 1)
 			c2.Conn.Close()
 			// The first token was rotated away: replaying it fails.
-			c3 := dial(t, s.Addr())
-			c3.Write(codec.AppendHello(nil, withVersion(resumeHello(w, [3]uint64{}))))
-			if code := c3.ExpectClose(5 * time.Second); code != protocol.CodeResumeFailed {
-				t.Fatalf("replayed token: closed with %s", code)
-			}
+			expectResumeFailed(t, s, w, "replayed token")
 
 			c4 := dial(t, s.Addr())
 			unknown := resumeHello(w2, [3]uint64{})
@@ -309,6 +300,26 @@ func TestResumeFailed(t *testing.T) {
 }
 
 func withVersion(h codec.Hello) *codec.Hello { h.Version = protocol.Version; return &h }
+
+// sendProof sends a frame after WELCOME, which shows the server the client
+// holds the new resume token (SPEC §5.4.7), and waits until the server has
+// read it: n PONGs in all.
+func sendProof(t *testing.T, s *Server, c *rawClient, n uint64) {
+	t.Helper()
+	c.Send(codec.Frame{Type: protocol.FramePong})
+	waitFor(t, "PONG", 5*time.Second, func() bool { return s.Counters().FramesIn[protocol.FramePong].Load() == n })
+}
+
+// expectResumeFailed resumes w's session on a new connection and expects
+// RESUME_FAILED.
+func expectResumeFailed(t *testing.T, s *Server, w codec.Welcome, what string) {
+	t.Helper()
+	c := dial(t, s.Addr())
+	c.Write(codec.AppendHello(nil, withVersion(resumeHello(w, [3]uint64{}))))
+	if code := c.ExpectClose(5 * time.Second); code != protocol.CodeResumeFailed {
+		t.Fatalf("%s: closed with %s", what, code)
+	}
+}
 
 // SPEC §5.4.7: resuming a session still attached elsewhere closes the
 // other connection with SESSION_TAKEN_OVER; the new one resumes.
@@ -379,12 +390,7 @@ func TestOfflineQueueGapReport(t *testing.T) {
 			sess := (<-r.open)
 			c.Conn.Close()
 			waitFor(t, "detach", 5*time.Second, func() bool { return !sess.Attached() })
-			for i := 1; i <= 5; i++ {
-				f := codec.Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable, Lane: 2, Route: 1, Payload: []byte(fmt.Sprint("o", i))}
-				if err := sess.Send(&f); err != nil {
-					t.Fatal(err)
-				}
-			}
+			sendReliableN(t, sess, 2, "o", 1, 5)
 			c2 := dial(t, s.Addr())
 			c2.Hello(resumeHello(w, [3]uint64{}))
 			gap, err := codec.ParseGapReport(nextOf(t, c2, protocol.FrameGapReport).Payload)
@@ -533,12 +539,7 @@ func TestResumeAfterServerClose(t *testing.T) {
 			c := dial(t, s.Addr())
 			w := c.Hello(codec.Hello{ClientID: []byte("sc"), ReceiveMax: 2})
 			sess, conn := <-r.open, <-r.conns
-			for i := 1; i <= 6; i++ {
-				f := codec.Frame{Type: protocol.FrameData, Flags: protocol.FlagReliable, Lane: 3, Route: 1, Payload: []byte(fmt.Sprint("s", i))}
-				if err := sess.Send(&f); err != nil {
-					t.Fatal(err)
-				}
-			}
+			sendReliableN(t, sess, 3, "s", 1, 6)
 			readReliable(t, c, 1, 2) // the window: 2 in flight, 4 queued
 			c.Send(codec.Frame{Type: protocol.FrameAck, AckLane: 3, Cumulative: 1})
 			readReliable(t, c, 3, 1)
@@ -667,15 +668,10 @@ func TestResumeTokenSurvivesLostWelcome(t *testing.T) {
 			if w3 := c3.Hello(resumeHello(w, [3]uint64{})); !w3.SessionPresent {
 				t.Fatal("the previous token did not resume after silent connections")
 			}
-			c3.Send(codec.Frame{Type: protocol.FramePong})
-			waitFor(t, "PONG", 5*time.Second, func() bool { return s.Counters().FramesIn[protocol.FramePong].Load() == 1 })
+			sendProof(t, s, c3, 1)
 			c3.Conn.Close()
 			// The client proved it holds w2's token: w's is dead now.
-			cx := dial(t, s.Addr())
-			cx.Write(codec.AppendHello(nil, withVersion(resumeHello(w, [3]uint64{}))))
-			if code := cx.ExpectClose(5 * time.Second); code != protocol.CodeResumeFailed {
-				t.Fatalf("an outdated token: closed with %s", code)
-			}
+			expectResumeFailed(t, s, w, "an outdated token")
 			c4 := dial(t, s.Addr())
 			if w4 := c4.Hello(resumeHello(w2, [3]uint64{})); !w4.SessionPresent || bytes.Equal(w4.ResumeToken, w2.ResumeToken) {
 				t.Fatal("the proven token did not resume, or was not rotated")
