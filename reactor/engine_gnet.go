@@ -334,10 +334,21 @@ func (e *gnetEngine) OnClose(gc gnet.Conn, _ error) gnet.Action {
 // engine buffer to drain and every wheel tick otherwise.
 func (e *gnetEngine) OnTick() (time.Duration, gnet.Action) {
 	e.mu.Lock()
+	active := false
 	for _, l := range e.loops {
+		// A loop without connections has nothing to time: waking it
+		// every tick would keep an idle server busy (each wake-up is an
+		// eventfd write and an epoll return on its thread).
+		if l.ctr.ConnsOpen.Load() == 0 {
+			continue
+		}
+		active = true
 		_ = l.execute(l.tick)
 	}
 	e.mu.Unlock()
+	if !active {
+		return idleTick, gnet.None
+	}
 	if e.srv.watcher == nil && e.srv.blockedConns.Load() > 0 {
 		return blockedPoll, gnet.None
 	}

@@ -26,6 +26,12 @@ const tickInterval = 10 * time.Millisecond
 // are re-examined: the engines tell us nothing when their buffer drains.
 const blockedPoll = time.Millisecond
 
+// idleTick is how often the ticker looks again when no loop has a
+// connection: a new connection does not need the tick to be served, only
+// its timers do, and the first of those (the handshake timeout) is
+// seconds away.
+const idleTick = 100 * time.Millisecond
+
 // loop is the state of one event loop: its timing wheel and the scratch
 // every flush on it shares. Only that loop's goroutine touches it.
 type loop struct {
