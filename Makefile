@@ -9,7 +9,7 @@ FUZZTIME_SHORT ?= 20000x
 STATICCHECK_VERSION ?= v0.8.2
 BIN       := $(CURDIR)/bin
 
-.PHONY: all run test unit fmt-check vet fuzz fuzz-short bench lint vectors vectors-update clean
+.PHONY: all run test unit fmt-check vet fuzz fuzz-short bench lint vectors vectors-update chaos bench-tool clean
 
 all: test
 
@@ -37,9 +37,23 @@ fuzz:
 fuzz-short:
 	@FUZZTIME=$(FUZZTIME_SHORT) GO=$(GO) sh fuzz/run.sh
 
+## chaos: the chaos test of reliable delivery at full size: 1,000,000 messages both ways through
+## toxiproxy, in-process (make test runs 50,000 under -race). CHAOS_SEED repeats a run,
+## CHAOS_ARGS passes more flags (-chaos.kills, -chaos.clients, -chaos.engine, -chaos.v).
+CHAOS_MSGS ?= 1000000
+CHAOS_SEED ?= 0
+CHAOS_ARGS ?=
+chaos:
+	$(GO) test -count=1 -timeout 90m -run '^TestChaos$$' -v ./internal/chaos \
+		-chaos.msgs=$(CHAOS_MSGS) -chaos.seed=$(CHAOS_SEED) $(CHAOS_ARGS)
+
 ## bench: every benchmark once, with allocations.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## bench-tool: build the load tool, ferry-bench, into ./bin (bin/ferry-bench --help; README "Load testing").
+bench-tool:
+	$(GO) build -o $(BIN)/ferry-bench ./cmd/ferry-bench
 
 ## lint: staticcheck (installed into ./bin at a pinned version) besides vet and gofmt.
 lint: fmt-check vet $(BIN)/staticcheck
