@@ -155,15 +155,27 @@ func (r *Router) RouteName(routeID uint32) string {
 func (r *Router) Online(clientID string) bool { return r.registry.get(clientID) != nil }
 
 // connState is what the router keeps per connection, in Conn's context.
+//
+// It is made only when needed (an ACL from the authenticator, or the
+// connection's first message), so that an idle connection costs the
+// router nothing but its registry entry.
 type connState struct {
 	ctx     Context
 	acl     *ACL // nil: everything allowed
-	src     sourceKey
-	limited bool // src is tracked by the AuthLimit
-	open    bool // OnOpen ran
 	bucket  bucket
 	nsubs   int             // patterns held in the trie
 	matches []*reactor.Conn // scratch for PUBLISH
+}
+
+// stateOf returns the connection's state, making it on first use.
+func (r *Router) stateOf(c *reactor.Conn) *connState {
+	st := state(c)
+	if st == nil {
+		st = &connState{}
+		st.ctx.router = r
+		c.SetContext(st)
+	}
+	return st
 }
 
 func state(c *reactor.Conn) *connState {
@@ -202,7 +214,11 @@ func (r *Router) OnHello(c *reactor.Conn, h *codec.Hello) (string, protocol.Erro
 		}
 		return "", code
 	}
-	c.SetContext(&connState{acl: acl, src: src, limited: limited})
+	if acl != nil {
+		st := &connState{acl: acl}
+		st.ctx.router = r
+		c.SetContext(st)
+	}
 	if id != "" && r.opts.RefuseDuplicates && r.registry.get(id) != nil {
 		return "", protocol.CodeDuplicateClient
 	}
@@ -211,12 +227,6 @@ func (r *Router) OnHello(c *reactor.Conn, h *codec.Hello) (string, protocol.Erro
 
 // OnOpen implements reactor.Handler.
 func (r *Router) OnOpen(c *reactor.Conn) {
-	st := state(c)
-	if st == nil {
-		st = &connState{}
-		c.SetContext(st)
-	}
-	st.ctx.router, st.open = r, true
 	if old := r.registry.put(c.ClientID(), c); old != nil {
 		r.stats.Takeovers.Add(1)
 		old.Close(protocol.CodeSessionTakenOver)
@@ -228,9 +238,9 @@ func (r *Router) OnClose(c *reactor.Conn, code protocol.ErrorCode) {
 	// A resume token that is not valid costs the source a failure, as a
 	// wrong AuthToken does. The reactor checks it after OnHello and
 	// answers RESUME_FAILED only during the handshake (SPEC §5.4.7).
-	if code == protocol.CodeResumeFailed {
-		if st := state(c); st != nil && st.limited && !st.open {
-			r.fails.fail(st.src, r.fails.now())
+	if code == protocol.CodeResumeFailed && r.fails != nil {
+		if src, limited := r.fails.source(c.RemoteAddr()); limited {
+			r.fails.fail(src, r.fails.now())
 		}
 	}
 	r.registry.remove(c.ClientID(), c)
@@ -239,10 +249,7 @@ func (r *Router) OnClose(c *reactor.Conn, code protocol.ErrorCode) {
 
 // OnMessage implements reactor.Handler.
 func (r *Router) OnMessage(c *reactor.Conn, f *codec.Frame) {
-	st := state(c)
-	if st == nil {
-		return
-	}
+	st := r.stateOf(c)
 	if r.opts.RateLimit.enabled() && f.Type != protocol.FrameAck && f.Type != protocol.FrameResult &&
 		!st.bucket.allow(&r.opts.RateLimit, time.Now(), len(f.Payload)) {
 		r.stats.RateLimited.Add(1)
