@@ -76,7 +76,9 @@ type Conn struct {
 	stallSince  int64 // when the transport's buffer last stopped draining
 	drainUntil  int64
 	ctrl        []byte                           // encoded lane-0 frames waiting for the next flush
-	lanes       [protocol.NumLanes - 1]laneQueue // lanes 1-3; lane 0 is ctrl
+	// lanes are the queues of lanes 1-3 (lane 0 is ctrl), made on the
+	// first message queued: an idle connection does not pay for them.
+	lanes *[protocol.NumLanes - 1]laneQueue
 	lastBuf     int32
 	msgID       uint32
 	pingStrikes int32
@@ -568,7 +570,7 @@ func (c *Conn) onClosed() {
 	for i := range pending {
 		c.drop(&pending[i], DropClosed)
 	}
-	for l := range c.lanes {
+	for l := range c.laneSlice() {
 		q := &c.lanes[l]
 		for !q.empty() {
 			it := q.pop()

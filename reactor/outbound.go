@@ -189,7 +189,21 @@ func (c *Conn) SendOnLoop(f *codec.Frame) error {
 }
 
 // lane returns the queue of lane l (1-3).
-func (c *Conn) lane(l protocol.Lane) *laneQueue { return &c.lanes[l-1] }
+func (c *Conn) lane(l protocol.Lane) *laneQueue {
+	if c.lanes == nil {
+		c.lanes = new([protocol.NumLanes - 1]laneQueue)
+	}
+	return &c.lanes[l-1]
+}
+
+// laneSlice is the lane queues to range over: none before the first
+// message was queued.
+func (c *Conn) laneSlice() []laneQueue {
+	if c.lanes == nil {
+		return nil
+	}
+	return c.lanes[:]
+}
 
 // enqueue puts an admitted item in its lane on the loop. A RESULT on lane
 // 0 joins the control frames, which go out first.
@@ -531,6 +545,9 @@ func (c *Conn) flush() {
 
 // hasLaneData reports whether a lane has something it may send now.
 func (c *Conn) hasLaneData() bool {
+	if c.lanes == nil {
+		return false
+	}
 	return c.laneReady(&c.lanes[0]) || c.laneReady(&c.lanes[1]) || c.laneReady(&c.lanes[2])
 }
 

@@ -233,7 +233,7 @@ func (c *Conn) finishResume() {
 	if d != nil {
 		for i := range d.lanes {
 			ld := &d.lanes[i]
-			q := &c.lanes[i]
+			q := c.lane(protocol.Lane(i + 1))
 			for j := range ld.unacked {
 				r := &ld.unacked[j]
 				switch {
@@ -361,7 +361,7 @@ func (c *Conn) detach(pending []outItem) {
 		d.probe.Outstanding(false)
 	}
 	var parked [protocol.NumLanes - 1][]outItem
-	for l := range c.lanes {
+	for l := range c.laneSlice() {
 		q := &c.lanes[l]
 		for !q.empty() {
 			it := q.pop()
