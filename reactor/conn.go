@@ -71,8 +71,6 @@ type Conn struct {
 	lastSend    int64
 	lastPing    int64
 	heartbeat   time.Duration
-	peerMaxMsg  int
-	fragSize    int
 	stallSince  int64 // when the transport's buffer last stopped draining
 	drainUntil  int64
 	ctrl        []byte                           // encoded lane-0 frames waiting for the next flush
@@ -345,12 +343,14 @@ func (c *Conn) handleHello(f *codec.Frame) {
 	}
 	c.heartbeat = cfg.Heartbeat.Clamp(time.Duration(h.HeartbeatMs) * time.Millisecond)
 	peerMaxFrame := codec.EffectiveMaxFrameSize(h.MaxFrameSize)
-	c.peerMaxMsg = codec.EffectiveMaxMessageSize(h.MaxMessageSize)
+	peerMaxMsg := codec.EffectiveMaxMessageSize(h.MaxMessageSize)
 	c.peerRecvMax = h.ReceiveMax
 	c.compress = cfg.Compression && h.Capabilities&protocol.CapCompression != 0
 	// A fragment's header is at most 7 + 6 + MaxTopicLen + 24 bytes.
-	c.fragSize = min(cfg.FragmentSize, peerMaxFrame-(protocol.HeaderSize+6+protocol.MaxTopicLen+24))
-	c.neg.Store(packNeg(c.fragSize, c.peerMaxMsg, c.compress))
+	fragSize := min(cfg.FragmentSize, peerMaxFrame-(protocol.HeaderSize+6+protocol.MaxTopicLen+24))
+	// The fragment size and the peer's max message size live only in
+	// neg, which any goroutine may read (fragSizeShared, peerMaxMsgShared).
+	c.neg.Store(packNeg(fragSize, peerMaxMsg, c.compress))
 	c.dec.MaxFrameSize = cfg.MaxFrameSize
 	c.dec.Compression = c.compress
 	if len(h.SessionID) > 0 {

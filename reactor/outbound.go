@@ -240,7 +240,7 @@ func (c *Conn) packOnLoop(f *codec.Frame) bool {
 	tail := &q.items[len(q.items)-1]
 	droppable := f.Lane == protocol.LaneBulk && !f.Flags.Has(protocol.FlagReliable)
 	if tail.frag != nil || tail.shared != nil || tail.typ != f.Type || tail.lane != f.Lane || tail.bulkDroppable != droppable ||
-		(c.compress && len(f.Payload) >= codec.MinCompressSize) || len(f.Payload) > c.fragSize {
+		(c.compress && len(f.Payload) >= codec.MinCompressSize) || len(f.Payload) > c.fragSizeShared() {
 		return false
 	}
 	n := f.Len()
@@ -672,7 +672,7 @@ func (c *Conn) nextSize(it *outItem) int {
 	if it.frag == nil {
 		return len(it.buf.B)
 	}
-	return min(c.fragSize, it.frag.remainingOr(len(it.buf.B))) + 64
+	return min(c.fragSizeShared(), it.frag.remainingOr(len(it.buf.B))) + 64
 }
 
 func (fi *fragItem) remainingOr(n int) int {
@@ -719,7 +719,7 @@ func (c *Conn) appendNext(iov [][]byte, it *outItem, lane protocol.Lane, now int
 			// first was sent.
 			fi.tmpl.TTL = uint32(max((it.expires-now)/int64(time.Millisecond), 1))
 		}
-		fi.fr = codec.NewFragmenter(&fi.tmpl, it.buf.B, c.msgID, c.fragSize)
+		fi.fr = codec.NewFragmenter(&fi.tmpl, it.buf.B, c.msgID, c.fragSizeShared())
 		h := fi.tmpl
 		h.Flags |= protocol.FlagFragment
 		fi.hdrLen = h.HeaderLen()

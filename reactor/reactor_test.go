@@ -36,7 +36,7 @@ func TestEchoHandshake(t *testing.T) {
 // What an idle connection costs is mostly this struct (BenchmarkIdleConns):
 // pin its size so growth is a decision, not an accident.
 func TestConnSize(t *testing.T) {
-	if s := unsafe.Sizeof(Conn{}); s > 352 {
-		t.Fatalf("Conn is %d bytes, want <= 352 (the 352-byte size class)", s)
+	if s := unsafe.Sizeof(Conn{}); s > 320 {
+		t.Fatalf("Conn is %d bytes, want <= 320 (the 320-byte size class)", s)
 	}
 }
