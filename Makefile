@@ -9,7 +9,7 @@ FUZZTIME_SHORT ?= 20000x
 STATICCHECK_VERSION ?= v0.8.2
 BIN       := $(CURDIR)/bin
 
-.PHONY: all run test unit fmt-check vet fuzz fuzz-short bench lint vectors vectors-update chaos bench-tool clean
+.PHONY: all run test unit fmt-check vet fuzz fuzz-short bench lint vectors vectors-update chaos bench-tool bench-compare clean
 
 all: test
 
@@ -54,6 +54,12 @@ bench:
 ## bench-tool: build the load tool, ferry-bench, into ./bin (bin/ferry-bench --help; README "Load testing").
 bench-tool:
 	$(GO) build -o $(BIN)/ferry-bench ./cmd/ferry-bench
+
+## bench-compare: ferry beside raw gnet, a net server and nats-server in one run, a table of figures and
+## ratios (bench/compare/compare.sh; docs/BENCHMARKS.md). DURATION, CONNS, SIZE, ROUNDS, SCENARIOS;
+## QUICK=1 (or CI=true) for a short pass.
+bench-compare:
+	GO=$(GO) sh bench/compare/compare.sh
 
 ## lint: staticcheck (installed into ./bin at a pinned version) besides vet and gofmt.
 lint: fmt-check vet $(BIN)/staticcheck

@@ -215,6 +215,14 @@ func (r *Result) WriteTable(w io.Writer) error {
 	return err
 }
 
+// FormatMs formats milliseconds as the result table does (three
+// significant digits or more); FormatCount formats a count with thousands
+// separators. For tools that print ferry-bench's figures beside others.
+func FormatMs(v float64) string { return ms(v) }
+
+// FormatCount: see FormatMs.
+func FormatCount(v float64) string { return group(v) }
+
 // ms formats milliseconds with three significant digits or more.
 func ms(v float64) string {
 	switch {
