@@ -64,19 +64,19 @@ type Conn struct {
 	dec codec.Decoder
 	// reasm exists only while a fragmented message is partial: plain
 	// messages go through the loop's shared, stateless reassembler.
-	reasm       *codec.Reassembler
-	timer       wheel.Timer
-	acceptedAt  int64
-	lastRecv    int64
-	lastSend    int64
-	lastPing    int64
-	heartbeat   time.Duration
-	stallSince  int64 // when the transport's buffer last stopped draining
-	drainUntil  int64
-	ctrl        []byte                           // encoded lane-0 frames waiting for the next flush
+	reasm      *codec.Reassembler
+	timer      wheel.Timer
+	acceptedAt int64
+	lastRecv   int64
+	lastSend   int64
+	lastPing   int64
+	heartbeat  time.Duration
+	stallSince int64 // when the transport's buffer last stopped draining
+	drainUntil int64
+	ctrl       []byte // encoded lane-0 frames waiting for the next flush
 	// lanes are the queues of lanes 1-3 (lane 0 is ctrl), made on the
 	// first message queued: an idle connection does not pay for them.
-	lanes *[protocol.NumLanes - 1]laneQueue
+	lanes       *[protocol.NumLanes - 1]laneQueue
 	lastBuf     int32
 	msgID       uint32
 	pingStrikes int32
