@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -159,18 +158,6 @@ func TestWeatherKeepsTheStream(t *testing.T) {
 	if p.Restarts() != 10 {
 		t.Fatalf("Restarts = %d", p.Restarts())
 	}
-}
-
-func firstDiff(a, b []byte) int {
-	if bytes.Equal(a, b) {
-		return -1
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	return len(a)
 }
 
 // readDead reads from c until it fails and says how long that took.

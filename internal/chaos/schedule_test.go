@@ -62,3 +62,35 @@ func TestScheduleToxicsAreValid(t *testing.T) {
 		}
 	}
 }
+
+// No weather is slower than the slowest bandwidth toxic, 64 KB/s: a slicer
+// pauses only after slices of minDelayedSlice bytes or more, since any
+// pause may last a millisecond (see minDelayedSlice).
+func TestScheduleWeatherFloor(t *testing.T) {
+	slicers, tiny := 0, 0
+	for _, seed := range []uint64{1, 7, 42, stalledSeed} {
+		s := NewSchedule(seed)
+		for range 1000 {
+			e := s.Next()
+			for _, x := range e.Weather {
+				switch x.Type {
+				case "slicer":
+					slicers++
+					if x.Attrs["average_size"] <= 3 {
+						tiny++
+					}
+					if x.Attrs["delay"] > 0 && x.Attrs["average_size"] < minDelayedSlice {
+						t.Fatalf("%v: a pause after slices of %d bytes", e, x.Attrs["average_size"])
+					}
+				case "bandwidth":
+					if x.Attrs["rate"] < 64 {
+						t.Fatalf("%v: under 64 KB/s", e)
+					}
+				}
+			}
+		}
+	}
+	if tiny == 0 || slicers == 0 {
+		t.Fatalf("%d slicers, %d of a byte or three: the schedule no longer slices finely", slicers, tiny)
+	}
+}
