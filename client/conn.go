@@ -183,7 +183,10 @@ func (cn *conn) readLoop(done func()) {
 		}
 		if err != nil {
 			c.mu.Lock()
-			if errors.Is(err, os.ErrDeadlineExceeded) {
+			if errors.Is(err, os.ErrDeadlineExceeded) && !cn.closing {
+				// (A connection already closing, for example after
+				// unanswered probes, only waited here for the peer: its
+				// error is set and is not an idle timeout.)
 				cn.c.log.Warn("ferry client: idle timeout", "after", idle)
 				cn.failLocked(&ServerError{Code: protocol.CodeIdleTimeout, Reason: "nothing received", Local: true},
 					protocol.CodeIdleTimeout, true)
