@@ -22,18 +22,11 @@ func runDirect(ctx context.Context, r *run) error {
 	var sent atomic.Int64
 	cls, err := r.dialClients(ctx, cfg.Conns, func(i int) []client.Option {
 		o := &orders[i]
+		if cfg.Inflight > 1 {
+			o = nil // several senders per peer may overtake each other: no order check
+		}
 		return r.clientOpts(i, nil, client.WithHandler(func(m *client.Message) error {
-			now := r.now()
-			seq, at, ok := readStamp(m.Payload)
-			if !ok {
-				r.fail(errShortPayload)
-				return nil
-			}
-			rec.Record(i, time.Duration(now-at))
-			r.done(1, len(m.Payload))
-			if cfg.Inflight == 1 {
-				o.see(seq) // several senders per peer may overtake each other
-			}
+			r.received(m, rec, i, o)
 			return nil
 		}))
 	})

@@ -70,15 +70,10 @@ func runPubSub(ctx context.Context, r *run, fanout bool) error {
 	handler := func(i int) client.Handler {
 		o := &subs[i]
 		return func(m *client.Message) error {
-			now := r.now()
-			seq, at, ok := readStamp(m.Payload)
+			now, seq, ok := r.received(m, perDelivery, i, o)
 			if !ok {
-				r.fail(errShortPayload)
 				return nil
 			}
-			perDelivery.Record(i, time.Duration(now-at))
-			r.done(1, len(m.Payload))
-			o.see(seq)
 			sl := &ring[seq%uint64(len(ring))]
 			if sl.seq.Load() == seq && sl.remaining.Add(-1) == 0 {
 				complete.Record(i, time.Duration(now-sl.sent.Load()))
@@ -214,4 +209,24 @@ func subscribeAll(ctx context.Context, r *run, cls []*client.Client, pattern fun
 	}
 	wg.Wait()
 	return firstErr
+}
+
+// received handles a stamped message that arrived for receiver i: it
+// records its latency from the stamp in rec, counts it and, if o is not
+// nil, checks its order. It returns the arrival time and the message's
+// sequence number; ok is false for a message without a stamp (counted as
+// an error).
+func (r *run) received(m *client.Message, rec *Recorder, i int, o *order) (now int64, seq uint64, ok bool) {
+	now = r.now()
+	seq, at, ok := readStamp(m.Payload)
+	if !ok {
+		r.fail(errShortPayload)
+		return now, 0, false
+	}
+	rec.Record(i, time.Duration(now-at))
+	r.done(1, len(m.Payload))
+	if o != nil {
+		o.see(seq)
+	}
+	return now, seq, true
 }

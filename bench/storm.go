@@ -49,15 +49,7 @@ func runStorm(ctx context.Context, r *run) error {
 	recv := func(i int) client.Handler {
 		o := &orders[i]
 		return func(m *client.Message) error {
-			now := r.now()
-			seq, at, ok := readStamp(m.Payload)
-			if !ok {
-				r.fail(errShortPayload)
-				return nil
-			}
-			delivery.Record(i, time.Duration(now-at))
-			r.done(1, len(m.Payload))
-			o.see(seq)
+			r.received(m, delivery, i, o)
 			return nil
 		}
 	}

@@ -99,24 +99,6 @@ func (t *tap) conn(tb testing.TB, id string) *reactor.Conn {
 	return c
 }
 
-// syncBuffer is a bytes.Buffer for one writer goroutine and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // result is what one run of the CLI did.
 type result struct {
 	code           int
@@ -128,7 +110,7 @@ func ferry(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	var out, errOut syncBuffer
+	var out, errOut wiretest.SyncBuffer
 	code := run(ctx, args, strings.NewReader(stdin), &out, &errOut)
 	if ctx.Err() != nil {
 		t.Fatalf("ferry %s: still running after 20 s", strings.Join(args, " "))
@@ -138,7 +120,7 @@ func ferry(t *testing.T, stdin string, args ...string) result {
 
 // background is a run of the CLI in its own goroutine: sub and listen.
 type background struct {
-	out, err syncBuffer
+	out, err wiretest.SyncBuffer
 	cancel   context.CancelFunc
 	done     chan int
 }

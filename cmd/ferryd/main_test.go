@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,23 +21,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, wiretest.LeakOptions()...)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // ferryd on its defaults (ports chosen by the kernel): a client echoes
 // through the built-in route, the admin endpoints answer, and cancelling
 // (SIGTERM in main) sends GOAWAY and returns nil.
@@ -47,7 +29,7 @@ func TestFerrydServesAndShutsDown(t *testing.T) {
 	defer cancel()
 	ready := make(chan [2]string, 1)
 	done := make(chan error, 1)
-	var logs syncBuffer
+	var logs wiretest.SyncBuffer
 	go func() {
 		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--drain", "2s", "--log-format", "json"}, &logs, ready)
 	}()
