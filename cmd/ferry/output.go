@@ -28,6 +28,15 @@ func newPrinter(e *env, co *common) *printer {
 	return &printer{w: e.stdout, json: co.json, binary: co.binary}
 }
 
+// failed reports err for res: under --json as res's failure object; the
+// caller prints it on stderr either way. It returns err.
+func (p *printer) failed(res *resultJSON, err error) error {
+	if p.json {
+		p.emit(res.fail(err))
+	}
+	return err
+}
+
 // emit writes v as one line of JSON.
 func (p *printer) emit(v any) {
 	var b strings.Builder

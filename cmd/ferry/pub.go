@@ -61,12 +61,7 @@ func cmdPub(ctx context.Context, e *env, args []string) error {
 	}
 	res := &resultJSON{Topic: topic, Lane: uint8(*lane), Reliable: reliable, Published: new(int)}
 	p := newPrinter(e, &co)
-	fail := func(err error) error {
-		if co.json {
-			p.emit(res.fail(err))
-		}
-		return err
-	}
+	fail := func(err error) error { return p.failed(res, err) }
 	c, err := co.dial(ctx, e)
 	if err != nil {
 		return fail(err)

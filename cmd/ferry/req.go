@@ -54,12 +54,7 @@ func cmdReq(ctx context.Context, e *env, args []string) error {
 	}
 	p := newPrinter(e, &co)
 	res := &resultJSON{Route: &route, Lane: uint8(*lane)}
-	fail := func(err error) error {
-		if co.json {
-			p.emit(res.fail(err))
-		}
-		return err
-	}
+	fail := func(err error) error { return p.failed(res, err) }
 	c, err := co.dial(ctx, e)
 	if err != nil {
 		return fail(err)
@@ -143,12 +138,7 @@ func cmdSend(ctx context.Context, e *env, args []string) error {
 	}
 	p := newPrinter(e, &co)
 	newRes := func() *resultJSON { return &resultJSON{Peer: peer, Lane: uint8(*lane), Reliable: reliable} }
-	fail := func(res *resultJSON, err error) error {
-		if co.json {
-			p.emit(res.fail(err))
-		}
-		return err
-	}
+	fail := p.failed
 	c, err := co.dial(ctx, e)
 	if err != nil {
 		return fail(newRes(), err)
