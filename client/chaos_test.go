@@ -44,12 +44,7 @@ func TestFragmentsAcrossReconnect(t *testing.T) {
 	})
 	t.Run("down", func(t *testing.T) {
 		p := newPeer(t, peerOpts{})
-		px := newCutProxy(t, p.addr(), func(n int) (int64, int64) {
-			if n == 0 {
-				return -1, 40_000
-			}
-			return -1, -1
-		})
+		px := newCutProxy(t, p.addr(), cutFirst(-1, 40_000))
 		var g got
 		c := dial(t, "ferry", WithDialer(px.dial), WithHandler(g.handler))
 		p.sendTo(c.ClientID(), 3, big, true)
@@ -66,12 +61,7 @@ func TestFragmentsAcrossReconnect(t *testing.T) {
 	})
 	t.Run("unreliable dies", func(t *testing.T) {
 		p := newPeer(t, peerOpts{})
-		px := newCutProxy(t, p.addr(), func(n int) (int64, int64) {
-			if n == 0 {
-				return -1, 40_000
-			}
-			return -1, -1
-		})
+		px := newCutProxy(t, p.addr(), cutFirst(-1, 40_000))
 		var g got
 		c := dial(t, "ferry", WithDialer(px.dial), WithHandler(g.handler))
 		p.sendTo(c.ClientID(), 3, big, false)

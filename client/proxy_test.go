@@ -111,3 +111,14 @@ func (p *cutProxy) pipe(dst, src net.Conn, limit int64, cut func(bool)) {
 	n, _ := io.Copy(dst, io.LimitReader(src, limit))
 	cut(n == limit)
 }
+
+// cutFirst is a cut rule: the first connection is cut after up bytes
+// upstream and down bytes downstream (-1: never); later ones are not cut.
+func cutFirst(up, down int64) func(n int) (int64, int64) {
+	return func(n int) (int64, int64) {
+		if n == 0 {
+			return up, down
+		}
+		return -1, -1
+	}
+}
