@@ -173,6 +173,7 @@ func (c *Conn) Compression() bool { return c.compress }
 // loop; b is valid only during the call.
 func (c *Conn) onData(b []byte) int {
 	now := c.loop.now()
+	c.loop.seen = now
 	c.lastRecv = now // SPEC §7.1: any received byte counts as liveness
 	c.ctr.BytesIn.Add(uint64(len(b)))
 	consumed := 0

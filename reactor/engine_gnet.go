@@ -318,6 +318,7 @@ func (e *gnetEngine) OnTraffic(gc gnet.Conn) gnet.Action {
 		}
 	}
 	c.flush()
+	c.loop.yield()
 	return gnet.None
 }
 

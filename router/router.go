@@ -74,6 +74,9 @@ type Router struct {
 	registry registry
 	fails    *failLimiter // nil: failed logins are not limited
 	stats    Stats
+	// epoch is what handler run times are read against: time.Since on a
+	// time with a monotonic reading reads one clock, time.Now two.
+	epoch time.Time
 }
 
 type route struct {
@@ -113,7 +116,7 @@ func New(opts Options) *Router {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Router{opts: opts, routes: make(map[uint32]*route), subs: topic.New[*reactor.Conn]()}
+	r := &Router{opts: opts, routes: make(map[uint32]*route), subs: topic.New[*reactor.Conn](), epoch: time.Now()}
 	r.fails = newFailLimiter(opts.AuthLimit, &r.stats.AuthSourcesEvicted)
 	r.registry.init()
 	return r
@@ -293,9 +296,9 @@ func (r *Router) dispatch(c *reactor.Conn, st *connState, f *codec.Frame) {
 	ctx := &st.ctx
 	ctx.conn, ctx.frame, ctx.replied, ctx.rejected = c, f, false, false
 	if r.opts.Latency {
-		start := time.Now()
+		start := time.Since(r.epoch)
 		rt.h(ctx)
-		rt.lat.Observe(time.Since(start))
+		rt.lat.Observe(time.Since(r.epoch) - start)
 	} else {
 		rt.h(ctx)
 	}
