@@ -67,13 +67,21 @@ func (c *Conn) beginResumeHeld(holder *Conn, id []byte, h *codec.Hello) {
 	st := &c.srv.sessions
 	st.mu.Lock()
 	sess := st.store.Get(string(id))
-	if sess == nil {
+	_, refused := st.refused[holder.id]
+	if sess == nil && !refused {
 		if prev := st.waiters[string(id)].c; prev != nil && prev != c {
 			prev.Close(protocol.CodeSessionTakenOver)
 		}
 		st.waiters[string(id)] = resumeWaiter{c: c, received: h.Received}
 	}
 	st.mu.Unlock()
+	if sess == nil && refused {
+		// Its connection ended and the session was not kept (past
+		// MaxSessions): a new session.
+		c.resuming = false
+		c.sendWelcome(c.ClientID(), &codec.Hello{})
+		return
+	}
 	if sess != nil {
 		// It materialized meanwhile.
 		c.resuming = false

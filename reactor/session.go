@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferry-proto/ferry/codec"
@@ -347,7 +348,13 @@ type sessionStore struct {
 	// waiters are connections resuming a session whose connection has
 	// not let go yet, by SessionID (rare: a takeover).
 	waiters map[string]resumeWaiter
-	boot    [16]byte // random per process: ids never repeat across restarts
+	// refused holds the connections whose session was not kept (past
+	// MaxSessions) and that the server has not forgotten yet: a resume
+	// that finds one of them gets a new session instead of waiting for a
+	// detach that already happened. nrefused is its size, read without mu.
+	refused  map[uint64]struct{}
+	nrefused atomic.Int64
+	boot     [16]byte // random per process: ids never repeat across restarts
 }
 
 func (st *sessionStore) init(store SessionStore) {
@@ -356,6 +363,7 @@ func (st *sessionStore) init(store SessionStore) {
 	}
 	st.store = store
 	st.waiters = make(map[string]resumeWaiter)
+	st.refused = make(map[uint64]struct{})
 	_, _ = rand.Read(st.boot[:])
 }
 
@@ -442,6 +450,17 @@ func (s *Server) register(sess *Session) {
 		// Full: the session serves its connection but is not kept after
 		// it (its client is told SessionPresent = 0 when it comes back).
 		s.counters.SessionsRefused.Add(1)
+		if w, ok := st.waiters[sess.id]; ok {
+			// A connection already waits to resume it (beginResumeHeld):
+			// it gets a new session, as after an expiry, rather than
+			// wait for a detach that will not wake it.
+			delete(st.waiters, sess.id)
+			w.c.wakeResume(&Session{srv: s, gone: true, waiter: w.c})
+		}
+		if sess.conn != nil {
+			st.refused[sess.conn.id] = struct{}{}
+			st.nrefused.Add(1)
+		}
 		sess.id, sess.expiry = "", 0
 	}
 	st.store.Put(sess)
