@@ -93,6 +93,7 @@ type Conn struct {
 	// and nothing has arrived since, so the previous token still works.
 	tokenUnproven bool
 	inBlocked     bool
+	inDirty       bool          // in loop.dirty: queued to by another connection's callback
 	drrLane       protocol.Lane // the lane the round robin is visiting
 	drrGranted    bool          // it has had its quantum for this visit
 	// sess is the session the connection is attached to (or, while

@@ -267,10 +267,11 @@ func (e *gnetEngine) loopOf(c gnet.Conn) *loop {
 	l := e.loops[el]
 	if l == nil {
 		l = newLoop(e.srv)
+		l.serial = true
 		l.execute = func(fn func()) error {
-			return el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error { fn(); return nil }))
+			return el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error { fn(); l.flushDirty(); return nil }))
 		}
-		run := gnet.RunnableFunc(func(context.Context) error { l.runWakes(); return nil })
+		run := gnet.RunnableFunc(func(context.Context) error { l.runWakes(); l.flushDirty(); return nil })
 		l.trigger = func() { _ = el.Execute(context.Background(), run) }
 		e.loops[el] = l
 	}
@@ -318,6 +319,7 @@ func (e *gnetEngine) OnTraffic(gc gnet.Conn) gnet.Action {
 		}
 	}
 	c.flush()
+	c.loop.flushDirty()
 	c.loop.yield()
 	return gnet.None
 }
@@ -326,6 +328,7 @@ func (e *gnetEngine) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	if c, _ := gc.Context().(*Conn); c != nil {
 		gc.SetContext(nil)
 		c.onClosed()
+		c.loop.flushDirty()
 	}
 	return gnet.None
 }

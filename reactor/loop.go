@@ -47,6 +47,13 @@ type loop struct {
 	release []outItem // written this flush: released after the writev
 	blocked []*Conn
 	spare   []*Conn
+	// dirty holds the connections a callback queued to directly
+	// (Conn.SendFrom), flushed when the callback returns.
+	dirty []*Conn
+	// serial: the engine runs each loop on one goroutine, and every
+	// callback on its loop's (gnet): connections of a loop may queue to
+	// each other directly.
+	serial bool
 	// frame and inner hold the frame being handled and, inside a BATCH,
 	// the inner frame being handled.
 	frame, inner codec.Frame
@@ -161,6 +168,28 @@ func (l *loop) runWakes() {
 		c.flush()
 	}
 	l.wakeSpare = list[:0]
+}
+
+// markDirty has c flushed once the running callback returns. On the loop.
+func (l *loop) markDirty(c *Conn) {
+	if !c.inDirty {
+		c.inDirty = true
+		l.dirty = append(l.dirty, c)
+	}
+}
+
+// flushDirty flushes what callbacks queued to other connections of the
+// loop. Every engine entry point that runs callbacks ends with it.
+func (l *loop) flushDirty() {
+	for i := 0; i < len(l.dirty); i++ {
+		c := l.dirty[i]
+		l.dirty[i] = nil
+		c.inDirty = false
+		if c.state != stateClosed {
+			c.flush()
+		}
+	}
+	l.dirty = l.dirty[:0]
 }
 
 func (l *loop) block(c *Conn) {

@@ -188,6 +188,33 @@ func (c *Conn) SendOnLoop(f *codec.Frame) error {
 	return nil
 }
 
+// SendFrom is Send for a handler running in the callback of from (the
+// publisher of a topic, the sender of a DIRECT) that sends to c. When c
+// belongs to the same event loop, the frame is queued straight into c's
+// lanes, packed with the frames before it, with no lock and no wake-up,
+// and c is flushed once the callback returns; otherwise, or while other
+// goroutines' messages wait for c's loop to move them (their order is
+// kept), it is Send. Call it only from from's callback.
+func (c *Conn) SendFrom(from *Conn, f *codec.Frame) error {
+	if !c.near(from) {
+		return c.Send(f)
+	}
+	if err := c.SendOnLoop(f); err != nil {
+		return err
+	}
+	c.loop.markDirty(c)
+	return nil
+}
+
+// near reports whether the callback of from, running now, may queue
+// straight into c: same loop, one goroutine per loop (gnet), c open, no
+// resume hand-off and nothing waiting in c's send queue. c's loop-owned
+// state is read only once the loops are known to be the same.
+func (c *Conn) near(from *Conn) bool {
+	return from != nil && from.loop == c.loop && c.loop.serial && c.state != stateClosed &&
+		!c.wakeQueued.Load() && c.handoff.Load() == nil
+}
+
 // lane returns the queue of lane l (1-3).
 func (c *Conn) lane(l protocol.Lane) *laneQueue {
 	if c.lanes == nil {

@@ -72,7 +72,12 @@ func (s *Shared) Release() {
 // SendShared queues s for the peer without copying it. Safe from any
 // goroutine; the same backpressure rules as Send apply (a slow subscriber
 // never blocks the publisher: it is dropped from, or closed).
-func (c *Conn) SendShared(s *Shared) error {
+func (c *Conn) SendShared(s *Shared) error { return c.SendSharedFrom(nil, s) }
+
+// SendSharedFrom is SendShared from the callback of from, queuing straight
+// into c when SendFrom would. Call it only from from's callback (or with
+// from nil).
+func (c *Conn) SendSharedFrom(from *Conn, s *Shared) error {
 	if c.closed.Load() {
 		c.ctr.Drops[DropClosed].Add(1)
 		return ErrClosed
@@ -88,11 +93,22 @@ func (c *Conn) SendShared(s *Shared) error {
 		if err := c.admit(&it); err != nil {
 			return err
 		}
-		return c.pushPending(it)
+		return c.handOver(from, it)
 	}
 	if err := c.admitN(int64(len(s.buf.B)), s.droppable); err != nil {
 		return err
 	}
 	s.refs.Add(1)
-	return c.pushPending(outItem{buf: s.buf, shared: s, lane: s.lane, typ: s.typ, msgs: 1, bulkDroppable: s.droppable})
+	return c.handOver(from, outItem{buf: s.buf, shared: s, lane: s.lane, typ: s.typ, msgs: 1, bulkDroppable: s.droppable})
+}
+
+// handOver queues an admitted item: straight into the lanes when from's
+// callback may (see near), through the send queue otherwise.
+func (c *Conn) handOver(from *Conn, it outItem) error {
+	if !c.near(from) {
+		return c.pushPending(it)
+	}
+	c.enqueue(it)
+	c.loop.markDirty(c)
+	return nil
 }
