@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"errors"
 	"log/slog"
 	"sync"
@@ -168,7 +169,18 @@ type connState struct {
 	bucket  bucket
 	nsubs   int             // patterns held in the trie
 	matches []*reactor.Conn // scratch for PUBLISH
+	// last is the topic of this connection's last PUBLISH, valid and
+	// allowed, and its subscribers at trie generation lastGen: publishers
+	// tend to publish on one topic many times in a row.
+	last    []byte
+	lastGen uint64
+	lastSet bool
 }
+
+// maxRemembered is the most subscribers a publisher's last topic keeps:
+// beyond, each PUBLISH matches again rather than hold a large slice per
+// publisher.
+const maxRemembered = 64
 
 // stateOf returns the connection's state, making it on first use.
 func (r *Router) stateOf(c *reactor.Conn) *connState {
@@ -374,18 +386,23 @@ func (r *Router) unsubscribe(c *reactor.Conn, st *connState, f *codec.Frame) {
 // publish encodes the publication once and queues the same bytes on every
 // subscriber (SPEC §6.2).
 func (r *Router) publish(c *reactor.Conn, st *connState, f *codec.Frame) {
-	if err := topic.ValidTopic(f.Name); err != nil || len(f.Name) == 0 {
-		result(c, f, protocol.CodeInvalidTopic)
-		return
-	}
-	if !st.acl.CanPublish(f.Name) {
-		r.stats.Forbidden.Add(1)
-		result(c, f, protocol.CodeForbidden)
-		return
+	if !st.lastSet || st.lastGen != r.subs.Gen() || !bytes.Equal(st.last, f.Name) {
+		if !r.match(c, st, f) {
+			return
+		}
 	}
 	r.stats.Published.Add(1)
-	st.matches = r.subs.AppendMatches(st.matches[:0], f.Name)
-	if len(st.matches) > 0 {
+	if len(st.matches) == 1 {
+		// One subscriber: queued as any message (packed with the ones
+		// before it when it is on this loop), no shared buffer.
+		out := codec.Frame{Type: protocol.FramePublish, Flags: f.Flags & (protocol.FlagExpiry | protocol.FlagReliable), Lane: f.Lane,
+			TTL: f.TTL, Name: f.Name, Payload: f.Payload}
+		if err := st.matches[0].SendFrom(c, &out); err != nil {
+			r.stats.Undelivered.Add(1)
+		} else {
+			r.stats.Delivered.Add(1)
+		}
+	} else if len(st.matches) > 0 {
 		// Forwarded as published, minus what belongs to the publisher's
 		// own hop: its correlation id and sequence number.
 		// A reliable publication is delivered reliably to each subscriber
@@ -398,9 +415,9 @@ func (r *Router) publish(c *reactor.Conn, st *connState, f *codec.Frame) {
 			return
 		}
 		for _, sub := range st.matches {
-			err := sub.SendShared(sh)
+			err := sub.SendSharedFrom(c, sh)
 			if err == reactor.ErrSharedTooLarge {
-				err = sub.Send(&out)
+				err = sub.SendFrom(c, &out)
 			}
 			if err != nil {
 				r.stats.Undelivered.Add(1)
@@ -409,9 +426,35 @@ func (r *Router) publish(c *reactor.Conn, st *connState, f *codec.Frame) {
 			r.stats.Delivered.Add(1)
 		}
 		sh.Release()
-		clear(st.matches)
+	}
+	if !st.lastSet {
+		clear(st.matches) // not remembered: no reference kept
+		st.matches = st.matches[:0]
 	}
 	result(c, f, protocol.CodeOK)
+}
+
+// match checks a PUBLISH's topic and permission (answering a refusal) and
+// finds its subscribers into st.matches, remembering them with the topic
+// when there are few. It reports whether the publication goes on.
+func (r *Router) match(c *reactor.Conn, st *connState, f *codec.Frame) bool {
+	st.lastSet = false
+	if err := topic.ValidTopic(f.Name); err != nil || len(f.Name) == 0 {
+		result(c, f, protocol.CodeInvalidTopic)
+		return false
+	}
+	if !st.acl.CanPublish(f.Name) {
+		r.stats.Forbidden.Add(1)
+		result(c, f, protocol.CodeForbidden)
+		return false
+	}
+	clear(st.matches)
+	st.matches, st.lastGen = r.subs.AppendMatchesGen(st.matches[:0], f.Name)
+	if len(st.matches) <= maxRemembered {
+		st.last = append(st.last[:0], f.Name...)
+		st.lastSet = true
+	}
+	return true
 }
 
 // direct forwards a client-to-client message (SPEC §6.3).

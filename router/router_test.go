@@ -368,3 +368,76 @@ func TestLatencyHistogramsExported(t *testing.T) {
 		}
 	}
 }
+
+// A publisher remembers its last topic's subscribers between PUBLISHes;
+// a subscription added or removed, or a subscriber gone, in between is
+// seen by the next PUBLISH, and an invalid or forbidden topic is never
+// remembered as valid.
+func TestPublishFollowsSubscriptionChanges(t *testing.T) {
+	srv, r := start(t, Options{})
+	pub := login(t, srv, "pub")
+	a := login(t, srv, "a")
+	b := login(t, srv, "b")
+	corr := uint32(0)
+	subscribe := func(c *wiretest.Client, typ protocol.FrameType, pattern string) {
+		t.Helper()
+		corr++
+		c.Send(codec.Frame{Type: typ, Lane: 1, Corr: corr, Name: []byte(pattern)})
+		if code := expectResult(t, c, corr); code != protocol.CodeOK {
+			t.Fatalf("%s %s: %s", typ, pattern, code)
+		}
+	}
+	publish := func(payload string) {
+		t.Helper()
+		corr++
+		pub.Send(codec.Frame{Type: protocol.FramePublish, Lane: 2, Corr: corr, Name: []byte("room/1"), Payload: []byte(payload)})
+		if code := expectResult(t, pub, corr); code != protocol.CodeOK {
+			t.Fatalf("publish %s: %s", payload, code)
+		}
+	}
+	expect := func(c *wiretest.Client, payload string) {
+		t.Helper()
+		if f := c.Next(5 * time.Second); f.Type != protocol.FramePublish || string(f.Payload) != payload {
+			t.Fatalf("got %s %q, want PUBLISH %q", f.Type, f.Payload, payload)
+		}
+	}
+	silent := func(c *wiretest.Client) {
+		t.Helper()
+		if f, err := c.Read(100 * time.Millisecond); err == nil {
+			t.Fatalf("unexpected %s %q", f.Type, f.Payload)
+		}
+	}
+
+	subscribe(a, protocol.FrameSubscribe, "room/1")
+	publish("1")
+	expect(a, "1")
+	subscribe(b, protocol.FrameSubscribe, "room/+")
+	publish("2")
+	expect(a, "2")
+	expect(b, "2")
+	subscribe(a, protocol.FrameUnsubscribe, "room/1")
+	publish("3")
+	expect(b, "3")
+	silent(a)
+	b.Conn.Close()
+	for deadline := time.Now().Add(5 * time.Second); srv.Counters().ConnsOpen.Load() != 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("b's close not seen")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	delivered := r.Stats().Delivered.Load()
+	publish("4") // to nobody: b's subscription went with it
+	if d, u := r.Stats().Delivered.Load()-delivered, r.Stats().Undelivered.Load(); d != 0 || u != 0 {
+		t.Fatalf("after b left: %d delivered, %d undelivered", d, u)
+	}
+	subscribe(a, protocol.FrameSubscribe, "#")
+	publish("5")
+	expect(a, "5")
+	// The same bytes as a valid topic first, then an invalid one.
+	corr++
+	pub.Send(codec.Frame{Type: protocol.FramePublish, Lane: 2, Corr: corr, Name: []byte("room/+")})
+	if code := expectResult(t, pub, corr); code != protocol.CodeInvalidTopic {
+		t.Fatalf("invalid topic after a valid one: %s", code)
+	}
+}

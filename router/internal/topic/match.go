@@ -53,10 +53,19 @@ func (sc *scratch[S]) begin(ids int, topic []byte) {
 // level equals. topic is not retained. Safe from any goroutine; runs in
 // parallel with other matches.
 func (t *Trie[S]) AppendMatches(dst []S, topic []byte) []S {
+	dst, _ = t.AppendMatchesGen(dst, topic)
+	return dst
+}
+
+// AppendMatchesGen is AppendMatches that also returns the generation (see
+// Gen) the matches were read at: while Gen returns the same, a PUBLISH on
+// topic has the same subscribers.
+func (t *Trie[S]) AppendMatchesGen(dst []S, topic []byte) ([]S, uint64) {
 	t.mu.RLock()
+	gen := t.gen.Load()
 	if t.root == nil {
 		t.mu.RUnlock()
-		return dst
+		return dst, gen
 	}
 	sc := t.getScratch(topic)
 	sc.out = dst
@@ -65,7 +74,7 @@ func (t *Trie[S]) AppendMatches(dst []S, topic []byte) []S {
 	sc.out = nil
 	t.mu.RUnlock()
 	t.pool.Put(sc)
-	return dst
+	return dst, gen
 }
 
 // Match calls fn once for each distinct subscriber with a pattern that

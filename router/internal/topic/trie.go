@@ -3,6 +3,7 @@ package topic
 import (
 	"bytes"
 	"sync"
+	"sync/atomic"
 )
 
 // Trie is the subscription index: a tree with one node per pattern level,
@@ -24,7 +25,15 @@ type Trie[S comparable] struct {
 	nodes int                  // nodes besides the root; see nodeCount
 	ids   idAllocator          // dense subscriber ids for deduplication
 	pool  sync.Pool            // of *scratch[S]; one per concurrent Match
+	// gen changes (under the write lock) with every subscription added or
+	// removed: a set of matches read at one generation is still the set
+	// while the generation is the same (Gen, AppendMatchesGen).
+	gen atomic.Uint64
 }
+
+// Gen is the generation of the subscriptions: it changes whenever one is
+// added or removed. Safe from any goroutine.
+func (t *Trie[S]) Gen() uint64 { return t.gen.Load() }
 
 // New returns an empty Trie. It is the same as new(Trie[S]).
 func New[S comparable]() *Trie[S] { return new(Trie[S]) }
@@ -145,6 +154,7 @@ func (t *Trie[S]) Subscribe(pattern []byte, s S) (added bool, err error) {
 	t.pairs[pair[S]{n, sb}] = pairPos{inNode: int32(len(n.subs)), inSub: int32(len(sb.nodes))}
 	n.subs = append(n.subs, sb)
 	sb.nodes = append(sb.nodes, n)
+	t.gen.Add(1)
 	return true, nil
 }
 
@@ -243,6 +253,7 @@ func (t *Trie[S]) UnsubscribeAll(s S) int {
 // remove deletes the pair (n, sb) found at p, then sb if it has no pattern
 // left, then n and its ancestors while they are empty. Write lock held.
 func (t *Trie[S]) remove(n *node[S], sb *subscriber[S], p pairPos) {
+	t.gen.Add(1)
 	delete(t.pairs, pair[S]{n, sb})
 
 	last := int32(len(n.subs) - 1)
