@@ -33,6 +33,10 @@ type Client struct {
 	dispatched chan struct{} // closed when the callback goroutine ends
 	inCallback atomic.Bool
 	stats      counters
+	// subsGen changes with every change to subs (under mu); hcache is the
+	// callback goroutine's.
+	subsGen atomic.Uint64
+	hcache  handlerCache
 
 	mu         sync.Mutex
 	state      State
@@ -50,6 +54,7 @@ type Client struct {
 	pendMsgs   int
 	pendBytes  int
 	unrelBytes int           // unreliable bytes queued
+	packFree   [][]byte      // buffers of packs written, for new packs
 	space      chan struct{} // closed when the pending store shrinks, then replaced
 }
 
@@ -636,7 +641,7 @@ func (c *Client) disconnectLocked(cn *conn, err error) {
 
 func (c *Client) dropUnreliableLocked(m *outMsg) {
 	if m.typ.IsMessage() && m.flags&protocol.FlagResponse == 0 && m.call == nil && !m.dropped {
-		c.stats.dropped.Add(1)
+		c.stats.dropped.Add(uint64(max(m.packed, 1)))
 	}
 	m.dropped = true
 	c.unheldLocked(m)

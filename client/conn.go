@@ -47,6 +47,11 @@ type conn struct {
 	c     *Client
 	nc    net.Conn
 	id    uint64 // Client.connGen when it was made
+	topic string // of the last PUBLISH received (reader, c.mu)
+	// stir: a frame of the last read needs the writer (reader, c.mu);
+	// moveDeadline: when the read deadline is next moved (reader).
+	stir         bool
+	moveDeadline int64
 
 	// Negotiated at the handshake (SPEC §5.4), then fixed.
 	k            time.Duration // heartbeat interval K
@@ -155,7 +160,13 @@ func (cn *conn) readLoop(done func()) {
 			return
 		}
 		// SPEC §7.1: nothing received for 1.5 × K closes with IDLE_TIMEOUT.
-		_ = cn.nc.SetReadDeadline(time.Now().Add(idle))
+		// The deadline moves at most every idle/16 and is set that much
+		// further: the close comes between idle and 17/16 × idle after the
+		// last byte, and a busy reader does not move a timer per read.
+		if now := c.now(); now >= cn.moveDeadline {
+			_ = cn.nc.SetReadDeadline(time.Now().Add(idle + idle/16))
+			cn.moveDeadline = now + int64(idle/16)
+		}
 		c.mu.Unlock()
 		var n int
 		var err error
@@ -170,10 +181,13 @@ func (cn *conn) readLoop(done func()) {
 		}
 		if len(buf) > 0 && (n > 0 || err == nil) {
 			c.mu.Lock()
+			cn.stir = false
 			used := cn.onBytes(buf)
-			closing := cn.closing
+			closing, stir := cn.closing, cn.stir
 			c.mu.Unlock()
-			cn.wakeUp()
+			if stir {
+				cn.wakeUp()
+			}
 			rest := copy(buf, buf[used:])
 			buf = buf[:rest]
 			if closing {
@@ -267,6 +281,12 @@ func (cn *conn) onBytes(b []byte) int {
 // handle acts on one frame. c.mu held.
 func (cn *conn) handle(f *codec.Frame, now int64, inBatch bool) {
 	c := cn.c
+	if !f.Type.IsMessage() || f.Flags&(protocol.FlagReliable|protocol.FlagFragment) != 0 {
+		// The writer has something to look at: an answer, an ACK to
+		// time, a window or a probe that changed, a reassembly deadline.
+		// A read of complete unreliable messages alone leaves it asleep.
+		cn.stir = true
+	}
 	switch f.Type {
 	case protocol.FramePing:
 		// SPEC §7.1: every PING gets one PONG with the same Opaque.
@@ -461,7 +481,12 @@ func (cn *conn) onMessage(f *codec.Frame, now int64) {
 	case protocol.FrameData:
 		m.Route, m.corr = f.Route, f.Corr
 	case protocol.FramePublish:
-		m.Topic = string(f.Name) // SPEC §6.2: a server's Corr is ignored
+		// SPEC §6.2: a server's Corr is ignored. Publications come in
+		// runs of one topic: the string of the last one is reused.
+		if string(f.Name) != cn.topic {
+			cn.topic = string(f.Name)
+		}
+		m.Topic = cn.topic
 	case protocol.FrameDirect:
 		m.Peer = string(f.Name)
 	}
@@ -725,6 +750,17 @@ func (cn *conn) emit(l protocol.Lane, now int64) int {
 		if m = cn.next(ls); m == nil {
 			return 0
 		}
+		if m.packed > 0 {
+			// Frames encoded when they were sent, written as they are.
+			m.started = true
+			cn.dbuf = append(cn.dbuf, m.payload...)
+			cn.inBuf += m.held
+			m.held = 0
+			c.stats.sent.Add(uint64(m.packed))
+			c.freePack(m.payload)
+			m.payload = nil
+			return len(cn.dbuf) - start
+		}
 		if m.typ.IsMessage() && len(m.payload) > cn.fragSize {
 			// SPEC §10.1: a message larger than the fragment size goes in
 			// fragments; MsgID differs from the lane's previous one.
@@ -784,7 +820,7 @@ func (cn *conn) next(ls *lane) *outMsg {
 			c.unheldLocked(m)
 			continue
 		}
-		if m.typ.IsMessage() && len(m.payload) > cn.peerMaxMsg {
+		if m.packed == 0 && m.typ.IsMessage() && len(m.payload) > cn.peerMaxMsg {
 			// SPEC §5.4.2: never send more than the peer accepts.
 			ls.remove(i)
 			i--

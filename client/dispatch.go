@@ -11,18 +11,34 @@ import (
 // a time, in order, until the client closes and the queued callbacks ran.
 func (c *Client) dispatch() {
 	defer close(c.dispatched)
+	var batch []inboxItem
 	for {
-		it, ok := c.inbox.pop()
-		if !ok {
+		var ok bool
+		if batch, ok = c.inbox.take(batch); !ok {
 			return
 		}
-		c.inCallback.Store(true)
-		if it.fn != nil {
-			it.fn()
-		} else {
-			c.deliver(it.m)
+		// One lock for a whole batch: messages queued while it runs wait
+		// for the next one.
+		msgs, bytes := 0, 0
+		for i := range batch {
+			it := batch[i]
+			batch[i] = inboxItem{}
+			if it.m != nil {
+				msgs++
+				bytes += len(it.m.Payload)
+				if c.inbox.isClosed() {
+					continue // messages queued at close are dropped
+				}
+			}
+			c.inCallback.Store(true)
+			if it.fn != nil {
+				it.fn()
+			} else {
+				c.deliver(it.m)
+			}
+			c.inCallback.Store(false)
 		}
-		c.inCallback.Store(false)
+		c.inbox.done(msgs, bytes)
 	}
 }
 

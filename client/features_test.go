@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -458,5 +459,82 @@ func TestSlowHandlerIsNotDeadPath(t *testing.T) {
 	waitFor(t, "10 messages", func() bool { return g.len() == 10 })
 	if st := c.Stats(); st.Reconnects != 0 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// The callback goroutine remembers which handlers a topic goes to; every
+// change of the subscriptions (a new pattern, a replaced handler, an
+// unsubscription) applies to the next publication on the same topic.
+func TestHandlersFollowSubscriptions(t *testing.T) {
+	p := newPeer(t, peerOpts{})
+	c := dial(t, p.addr())
+	ctx := testCtx(t)
+	var wide, narrow, other got
+	step := func(payload string, wantWide, wantNarrow, wantOther int) {
+		t.Helper()
+		if err := c.Publish(2, "t/x", []byte(payload), true); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, payload, func() bool {
+			return wide.len() == wantWide && narrow.len() == wantNarrow && other.len() == wantOther
+		})
+	}
+	if err := c.Subscribe(ctx, "t/#", wide.handler); err != nil {
+		t.Fatal(err)
+	}
+	step("1", 1, 0, 0)
+	if err := c.Subscribe(ctx, "t/x", narrow.handler); err != nil {
+		t.Fatal(err)
+	}
+	step("2", 2, 1, 0)
+	if err := c.Unsubscribe(ctx, "t/#"); err != nil {
+		t.Fatal(err)
+	}
+	step("3", 2, 2, 0)
+	if err := c.Subscribe(ctx, "t/x", other.handler); err != nil { // replaces narrow
+		t.Fatal(err)
+	}
+	step("4", 2, 2, 1)
+	if got := other.payloads(); got[0] != "4" {
+		t.Fatalf("replaced handler got %q", got)
+	}
+}
+
+// Small unreliable messages are encoded into packs as they are sent; with
+// larger ones (their own queue entries), publications and a reliable
+// message between them, a lane still goes out in the order of the calls.
+func TestSmallSendsKeepOrder(t *testing.T) {
+	p := newPeer(t, peerOpts{})
+	c := dial(t, p.addr())
+	const n = 600
+	var want []string
+	for i := range n {
+		payload := []byte(strconv.Itoa(i))
+		var err error
+		switch {
+		case i%97 == 0:
+			payload = append(payload, bytes.Repeat([]byte{'.'}, 3000)...) // past the pack size
+			err = c.Send(2, 1, payload)
+		case i%50 == 0:
+			err = c.SendReliable(testCtx(t), 2, 1, payload)
+		default:
+			err = c.Send(2, 1, payload)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, string(payload))
+	}
+	if err := c.Flush(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "every message", func() bool { return len(p.received(2)) == n })
+	for i, b := range p.received(2) {
+		if string(b) != want[i] {
+			t.Fatalf("message %d: got %.10q, want %.10q", i, b, want[i])
+		}
+	}
+	if s := c.Stats(); s.MessagesSent != n {
+		t.Fatalf("MessagesSent = %d, want %d", s.MessagesSent, n)
 	}
 }

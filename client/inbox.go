@@ -1,6 +1,9 @@
 package client
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // inbox is the queue of the callback goroutine: incoming messages and
 // callbacks (events, gap reports, SendAsync completions), run one at a time
@@ -8,11 +11,14 @@ import "sync"
 // reader instead waits for room before it reads more from the socket
 // (waitRoom), which bounds the queue to the limit plus one read's worth.
 type inbox struct {
-	mu       sync.Mutex
-	items    []inboxItem
-	bytes    int // payload bytes of the queued messages
+	mu    sync.Mutex
+	items []inboxItem
+	// msgs and bytes count the messages queued or being handled (taken,
+	// not yet done), and their payload bytes.
+	bytes    int
 	msgs     int
 	closed   bool
+	shut     atomic.Bool   // closed, read without the lock
 	signal   chan struct{} // cap 1: something was pushed, or closed
 	room     chan struct{} // closed when the queue falls under its bound
 	maxMsgs  int
@@ -90,6 +96,7 @@ func (q *inbox) waitRoom(stop <-chan struct{}) bool {
 func (q *inbox) close() {
 	q.mu.Lock()
 	q.closed = true
+	q.shut.Store(true)
 	if q.room != nil {
 		close(q.room)
 		q.room = nil
@@ -98,35 +105,44 @@ func (q *inbox) close() {
 	q.notify()
 }
 
-// pop waits for the next item; ok is false once the inbox is closed and
-// empty. Messages queued at close are skipped.
-func (q *inbox) pop() (it inboxItem, ok bool) {
+// take waits for items and returns all of them, leaving dst (emptied, its
+// capacity kept) as the queue's buffer; ok is false once the inbox is
+// closed and empty. The messages returned count against the bound until
+// done is called for them, so that the queue's memory stays within the
+// bound plus one read's worth. Callback goroutine only.
+func (q *inbox) take(dst []inboxItem) (items []inboxItem, ok bool) {
 	for {
 		q.mu.Lock()
-		for len(q.items) > 0 {
-			it = q.items[0]
-			q.items[0] = inboxItem{}
-			q.items = q.items[1:]
-			if it.m != nil {
-				q.msgs--
-				q.bytes -= len(it.m.Payload)
-				if q.room != nil && !q.full() {
-					close(q.room)
-					q.room = nil
-				}
-				if q.closed {
-					continue
-				}
-			}
+		if len(q.items) > 0 {
+			items, q.items = q.items, dst[:0]
 			q.mu.Unlock()
-			return it, true
+			return items, true
 		}
-		q.items = q.items[:0:0]
 		closed := q.closed
 		q.mu.Unlock()
 		if closed {
-			return it, false
+			return dst[:0], false
 		}
 		<-q.signal
 	}
 }
+
+// done gives back the room of msgs messages of bytes payload bytes taken
+// and handled (or skipped).
+func (q *inbox) done(msgs, bytes int) {
+	if msgs == 0 {
+		return
+	}
+	q.mu.Lock()
+	q.msgs -= msgs
+	q.bytes -= bytes
+	if q.room != nil && !q.full() {
+		close(q.room)
+		q.room = nil
+	}
+	q.mu.Unlock()
+}
+
+// isClosed reports whether close was called: messages are skipped from
+// then on.
+func (q *inbox) isClosed() bool { return q.shut.Load() }

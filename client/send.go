@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"math/rand/v2"
+	"unsafe"
 
 	"github.com/ferry-proto/ferry/codec"
 	"github.com/ferry-proto/ferry/protocol"
@@ -86,12 +87,11 @@ func (c *Client) usableLocked() error {
 // when more than 4 MiB of unreliable messages wait to be written. The
 // client copies payload.
 func (c *Client) Send(lane protocol.Lane, route uint32, payload []byte) error {
-	m := &outMsg{typ: protocol.FrameData, lane: lane, route: route}
-	return c.sendUnreliable(m, payload)
+	return c.sendUnreliable(protocol.FrameData, lane, route, "", payload)
 }
 
-func (c *Client) sendUnreliable(m *outMsg, payload []byte) error {
-	if err := checkLane(m.lane); err != nil {
+func (c *Client) sendUnreliable(typ protocol.FrameType, lane protocol.Lane, route uint32, name string, payload []byte) error {
+	if err := checkLane(lane); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -109,13 +109,59 @@ func (c *Client) sendUnreliable(m *outMsg, payload []byte) error {
 	if c.unrelBytes+len(payload) > maxUnreliable {
 		return ErrQueueFull
 	}
+	held := len(payload) + 1 // + 1: an empty message is waited for too
+	c.unrelBytes += held
+	if len(payload) <= packSmall && len(payload) <= cn.fragSize && (!cn.compress || len(payload) < codec.MinCompressSize) {
+		// Encoded now, into the lane's last pack: no copy of its own, no
+		// entry in the queue (see outMsg.packed).
+		f := codec.Frame{Type: typ, Lane: lane, Route: route, Name: readOnly(name), Payload: payload}
+		ls := &c.sess.lanes[lane]
+		m := ls.packTail(f.Len())
+		if m == nil {
+			m = &outMsg{typ: typ, lane: lane, store: -1, payload: c.packBuf()}
+			ls.queue = append(ls.queue, m)
+		}
+		m.payload = f.Append(m.payload)
+		m.packed++
+		m.held += held
+		cn.wakeUp()
+		return nil
+	}
+	m := &outMsg{typ: typ, lane: lane, route: route, name: []byte(name), store: -1, held: held}
 	m.payload = append([]byte(nil), payload...)
-	m.store = -1
-	m.held = len(payload) + 1 // + 1: an empty message is waited for too
-	c.unrelBytes += m.held
 	c.queueLocked(m)
 	return nil
 }
+
+// packSmall is the largest payload Send and Publish encode into a pack;
+// packLimit the most bytes of frames one pack holds.
+const (
+	packSmall = 1 << 10
+	packLimit = 8 << 10
+)
+
+// packBuf returns an empty buffer for a pack: one the writer gave back, or
+// a new one. c.mu held.
+func (c *Client) packBuf() []byte {
+	if n := len(c.packFree); n > 0 {
+		b := c.packFree[n-1]
+		c.packFree = c.packFree[:n-1]
+		return b
+	}
+	return make([]byte, 0, packLimit)
+}
+
+// freePack keeps the buffer of a pack that was written, for the next one;
+// a few are kept. c.mu held.
+func (c *Client) freePack(b []byte) {
+	if cap(b) == packLimit && len(c.packFree) < 4 {
+		c.packFree = append(c.packFree, b[:0])
+	}
+}
+
+// readOnly is s as a byte slice, without a copy, for the encoder, which only
+// reads it.
+func readOnly(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // queueLocked appends m to its lane and wakes the writer. c.mu held.
 func (c *Client) queueLocked(m *outMsg) {
@@ -172,10 +218,10 @@ func (c *Client) Publish(lane protocol.Lane, topic string, payload []byte, relia
 	if len(topic) == 0 || len(topic) > protocol.MaxTopicLen {
 		return ErrBadArgument
 	}
-	m := &outMsg{typ: protocol.FramePublish, lane: lane, name: []byte(topic)}
 	if !reliable {
-		return c.sendUnreliable(m, payload)
+		return c.sendUnreliable(protocol.FramePublish, lane, 0, topic, payload)
 	}
+	m := &outMsg{typ: protocol.FramePublish, lane: lane, name: []byte(topic)}
 	return c.enqueue(context.Background(), m, payload, false)
 }
 

@@ -73,6 +73,12 @@ type outMsg struct {
 	// again as a new message, the server drops it when it had it already.
 	key uint64
 
+	// packed is, for a pack, the number of unreliable messages whose
+	// frames payload holds, encoded when they were sent (Send, Publish):
+	// small unreliable messages of one lane queued back to back share a
+	// pack, written as it is. 0: an ordinary message.
+	packed int
+
 	frag     bool // cut into fragments, decided at its first frame
 	msgID    uint32
 	off      int  // payload bytes written so far (each fragment once)
@@ -90,6 +96,19 @@ type outMsg struct {
 }
 
 func (m *outMsg) reliable() bool { return m.flags&protocol.FlagReliable != 0 }
+
+// packTail returns the lane's last queued message if it is a pack with room
+// for n more bytes, and nil otherwise.
+func (l *lane) packTail(n int) *outMsg {
+	if len(l.queue) == 0 {
+		return nil
+	}
+	m := l.queue[len(l.queue)-1]
+	if m.packed == 0 || m.started || m.dropped || len(m.payload)+n > packLimit {
+		return nil
+	}
+	return m
+}
 
 // last reports whether the frame [off, off+n) ends the message.
 func (m *outMsg) last(off, n int) bool { return off+n == len(m.payload) }

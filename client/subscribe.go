@@ -56,6 +56,7 @@ func (c *Client) Subscribe(ctx context.Context, pattern string, h Handler) error
 		c.subs[pattern] = sub
 	}
 	sub.h = h
+	c.subsGen.Add(1)
 	if sub.active {
 		c.mu.Unlock()
 		return nil
@@ -98,6 +99,7 @@ func (c *Client) Unsubscribe(ctx context.Context, pattern string) error {
 	}
 	if sub := c.subs[pattern]; sub != nil {
 		delete(c.subs, pattern)
+		c.subsGen.Add(1)
 		if sub.call != nil {
 			delete(c.calls, sub.call.corr)
 			sub.call.finish(nil, errUnsubscribed)
@@ -138,6 +140,7 @@ func (c *Client) subscribedLocked(cl *call, err error) {
 		c.log.Warn("ferry client: subscription refused", "pattern", cl.pattern, "err", err)
 		if cl.ch != nil {
 			delete(c.subs, cl.pattern) // the caller learns it from Subscribe
+			c.subsGen.Add(1)
 		}
 		// A refused renewal keeps the subscription: the server may hold it
 		// still, and the next connection tries again.
@@ -167,11 +170,41 @@ func (c *Client) resubscribeLocked(cn *conn) {
 	}
 }
 
+// handlerCache remembers, for the callback goroutine alone, which handlers
+// the topics it saw go to, so that a stream of publications on a few topics
+// costs a map lookup each instead of a lock and a match against every
+// pattern. Any change to the subscriptions (Client.subsGen) empties it.
+type handlerCache struct {
+	gen uint64
+	m   map[string][]Handler
+}
+
+// maxCachedTopics bounds the cache: past it, it starts again empty.
+const maxCachedTopics = 1024
+
 // handlersFor returns the handlers of the subscriptions whose pattern
-// matches topic.
+// matches topic. Callback goroutine only.
 func (c *Client) handlersFor(topic string) []Handler {
+	hc := &c.hcache
+	if gen := c.subsGen.Load(); hc.gen != gen || hc.m == nil || len(hc.m) >= maxCachedTopics {
+		hc.gen = gen
+		hc.m = make(map[string][]Handler)
+	}
+	if hs, ok := hc.m[topic]; ok {
+		return hs
+	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	hs := c.matchLocked(topic)
+	// Store what was computed under the generation read before: a change
+	// since then bumped it, and the next lookup starts again.
+	c.mu.Unlock()
+	hc.m[topic] = hs
+	return hs
+}
+
+// matchLocked returns the handlers of the subscriptions whose pattern
+// matches topic. c.mu held.
+func (c *Client) matchLocked(topic string) []Handler {
 	var hs []Handler
 	for p, sub := range c.subs {
 		if match(p, topic) {
