@@ -106,21 +106,28 @@ func runPubSub(ctx context.Context, r *run, fanout bool) error {
 	var seq uint64
 publishing:
 	for {
-		t0, ok := p.wait(tctx)
-		if !ok {
-			break
+		var t0 time.Time
+		if p.open {
+			var ok bool
+			if t0, ok = p.wait(tctx); !ok {
+				break
+			}
+		} else if tctx.Err() != nil {
+			break // closed loop: no clock read per message for a pacer
 		}
 		seq++
 		sl := &ring[seq%uint64(len(ring))]
 		// Wait for the slot's previous message to reach every subscriber.
-		giveUp := time.Now().Add(stallTimeout)
-		for sl.remaining.Load() > 0 && time.Now().Before(giveUp) {
-			poll.Reset(5 * time.Millisecond)
-			select {
-			case <-freed:
-			case <-poll.C:
-			case <-tctx.Done():
-				break publishing
+		if sl.remaining.Load() > 0 {
+			giveUp := time.Now().Add(stallTimeout)
+			for sl.remaining.Load() > 0 && time.Now().Before(giveUp) {
+				poll.Reset(5 * time.Millisecond)
+				select {
+				case <-freed:
+				case <-poll.C:
+				case <-tctx.Done():
+					break publishing
+				}
 			}
 		}
 		stamp := r.now()

@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -38,6 +39,7 @@ func main() {
 type options struct {
 	cfg              bench.Config
 	sources, svg     string
+	cpuProfile       string
 	lane             uint
 	jsonOut, quiet   bool
 	progressInterval time.Duration
@@ -96,6 +98,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.jsonOut, "json", false, "print the result as one JSON object")
 	fs.StringVar(&o.svg, "svg", "", "write the latency distribution plot to this SVG file")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress reports")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile to this file (what limits it, when cli CPU s is near the duration)")
 	fs.DurationVar(&o.progressInterval, "progress", time.Second, "interval of progress reports")
 
 	if err := fs.Parse(args); err != nil {
@@ -143,6 +146,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		pp = bench.NewProgressPrinter(stderr, tty)
 		o.cfg.Progress = pp.Report
 	}
+	if o.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "ferry-bench:", err)
+			return 1
+		}
+		defer stopProfile()
+	}
 	res, err := bench.Run(ctx, o.cfg)
 	if pp != nil {
 		pp.Done()
@@ -176,6 +187,23 @@ func writeSVG(path string, res *bench.Result) error {
 		return err
 	}
 	return f.Close()
+}
+
+// startCPUProfile starts the CPU profile into path; the returned function
+// stops it and closes the file.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // isTerminal reports whether f is a character device: a terminal, for a
