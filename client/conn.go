@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -52,6 +53,7 @@ type conn struct {
 	// moveDeadline: when the read deadline is next moved (reader).
 	stir         bool
 	moveDeadline int64
+	staged       []inboxItem // messages of the current read (reader, c.mu)
 
 	// Negotiated at the handshake (SPEC §5.4), then fixed.
 	k            time.Duration // heartbeat interval K
@@ -275,12 +277,16 @@ func (cn *conn) onBytes(b []byte) int {
 		used += n
 		cn.handle(&f, now, false)
 	}
+	cn.flushStaged()
 	return used
 }
 
 // handle acts on one frame. c.mu held.
 func (cn *conn) handle(f *codec.Frame, now int64, inBatch bool) {
 	c := cn.c
+	if !f.Type.IsMessage() {
+		cn.flushStaged()
+	}
 	if !f.Type.IsMessage() || f.Flags&(protocol.FlagReliable|protocol.FlagFragment) != 0 {
 		// The writer has something to look at: an answer, an ACK to
 		// time, a window or a probe that changed, a reassembly deadline.
@@ -471,12 +477,10 @@ func (cn *conn) onMessage(f *codec.Frame, now int64) {
 		c.onResponseLocked(f.Corr, msg)
 		return
 	}
-	m := &Message{
-		Kind: Kind(f.Type), Lane: f.Lane, Reliable: reliable,
-		Payload: append([]byte(nil), msg...),
-		c:       c, connGen: cn.id, sessGen: c.sess.gen, seq: f.Seq, arrived: ls.partialAt,
-		appAck: f.Flags.Has(protocol.FlagAppAck),
-	}
+	m := newMessage(msg)
+	m.Kind, m.Lane, m.Reliable = Kind(f.Type), f.Lane, reliable
+	m.c, m.connGen, m.sessGen, m.seq, m.arrived = c, cn.id, c.sess.gen, f.Seq, ls.partialAt
+	m.appAck = f.Flags.Has(protocol.FlagAppAck)
 	switch f.Type {
 	case protocol.FrameData:
 		m.Route, m.corr = f.Route, f.Corr
@@ -493,7 +497,40 @@ func (cn *conn) onMessage(f *codec.Frame, now int64) {
 	if f.Flags.Has(protocol.FlagExpiry) {
 		m.expiry, m.ttl = true, f.TTL
 	}
-	c.inbox.pushMsg(m)
+	// Queued for the callback goroutine with the others of this read
+	// (flushStaged): one lock per read, not per message.
+	cn.staged = append(cn.staged, inboxItem{m: m})
+}
+
+// flushStaged hands the messages of this read to the callback goroutine.
+// It runs at the end of a read and before any frame that is not a message,
+// so that callbacks queued by those stay behind the messages before them.
+// c.mu held.
+func (cn *conn) flushStaged() {
+	if len(cn.staged) == 0 {
+		return
+	}
+	cn.c.inbox.pushMsgs(cn.staged)
+	clear(cn.staged)
+	cn.staged = cn.staged[:0]
+}
+
+// smallPayload is the largest payload allocated with its Message.
+const smallPayload = 48
+
+// newMessage returns a Message holding a copy of payload: for a small one,
+// message and bytes in one allocation (192 bytes).
+func newMessage(payload []byte) *Message {
+	if len(payload) > smallPayload {
+		return &Message{Payload: bytes.Clone(payload)}
+	}
+	sm := new(struct {
+		m   Message
+		buf [smallPayload]byte
+	})
+	n := copy(sm.buf[:], payload)
+	sm.m.Payload = sm.buf[:n:n]
+	return &sm.m
 }
 
 // expired drops a message whose TTL is 0: an expired placeholder of a

@@ -26,6 +26,10 @@ func (c *Client) dispatch() {
 			if it.m != nil {
 				msgs++
 				bytes += len(it.m.Payload)
+				if c.inbox.roomWanted() {
+					c.inbox.done(msgs, bytes)
+					msgs, bytes = 0, 0
+				}
 				if c.inbox.isClosed() {
 					continue // messages queued at close are dropped
 				}

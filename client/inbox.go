@@ -19,6 +19,7 @@ type inbox struct {
 	msgs     int
 	closed   bool
 	shut     atomic.Bool   // closed, read without the lock
+	wanted   atomic.Bool   // room is not nil: the reader waits
 	signal   chan struct{} // cap 1: something was pushed, or closed
 	room     chan struct{} // closed when the queue falls under its bound
 	maxMsgs  int
@@ -35,12 +36,15 @@ func (q *inbox) init(maxMsgs, maxBytes int) {
 	q.maxMsgs, q.maxBytes = maxMsgs, maxBytes
 }
 
-func (q *inbox) pushMsg(m *Message) {
+// pushMsgs queues messages, in order, with one lock.
+func (q *inbox) pushMsgs(items []inboxItem) {
 	q.mu.Lock()
 	if !q.closed {
-		q.items = append(q.items, inboxItem{m: m})
-		q.msgs++
-		q.bytes += len(m.Payload)
+		q.items = append(q.items, items...)
+		for _, it := range items {
+			q.msgs++
+			q.bytes += len(it.m.Payload)
+		}
 	}
 	q.mu.Unlock()
 	q.notify()
@@ -80,6 +84,7 @@ func (q *inbox) waitRoom(stop <-chan struct{}) bool {
 	}
 	if q.room == nil {
 		q.room = make(chan struct{})
+		q.wanted.Store(true)
 	}
 	room := q.room
 	q.mu.Unlock()
@@ -100,6 +105,7 @@ func (q *inbox) close() {
 	if q.room != nil {
 		close(q.room)
 		q.room = nil
+		q.wanted.Store(false)
 	}
 	q.mu.Unlock()
 	q.notify()
@@ -139,9 +145,16 @@ func (q *inbox) done(msgs, bytes int) {
 	if q.room != nil && !q.full() {
 		close(q.room)
 		q.room = nil
+		q.wanted.Store(false)
 	}
 	q.mu.Unlock()
 }
+
+// roomWanted reports whether the reader waits for room: the callback
+// goroutine then gives back each message's room before its handler runs,
+// not after the batch, so that a handler waiting for a response (read by
+// the reader) does not wait for itself.
+func (q *inbox) roomWanted() bool { return q.wanted.Load() }
 
 // isClosed reports whether close was called: messages are skipped from
 // then on.
