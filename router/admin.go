@@ -53,7 +53,7 @@ var statsDescs = []struct {
 }
 
 var descHandlerSeconds = prometheus.NewDesc("ferry_router_handler_seconds",
-	"Run time of each route's handler (when Options.Latency is on).", []string{"route"}, nil)
+	"Run time of each route's handler, from a sample: each connection's first request and every 8th after it (when Options.Latency is on).", []string{"route"}, nil)
 
 var descAuthSources = prometheus.NewDesc("ferry_router_auth_sources",
 	"Source addresses whose failed logins are tracked now (bounded by AuthLimit.MaxSources).", nil, nil)

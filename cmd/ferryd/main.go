@@ -69,7 +69,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.loops, "loops", 0, "event loops (0: one per core)")
 	fs.StringVar(&o.profile, "heartbeat-profile", "game", "heartbeat limits: game (10 s in [5 s, 30 s]) or iot (60 s in [30 s, 20 min])")
 	fs.BoolVar(&o.compression, "compression", true, "offer snappy compression")
-	fs.BoolVar(&o.latency, "handler-latency", true, "record each route's handler run time (ferry_router_handler_seconds on /metrics)")
+	fs.BoolVar(&o.latency, "handler-latency", true, "record each route's handler run time, one request in 8 per connection (ferry_router_handler_seconds on /metrics)")
 	fs.BoolVar(&o.allowAnonymous, "allow-anonymous", false, "accept clients without a token (with a secret) or on a non-loopback address (without one)")
 	fs.StringVar(&o.authSecret, "auth-secret", "", "HMAC secret for client tokens (prefer --auth-secret-file or FERRY_AUTH_SECRET)")
 	fs.StringVar(&o.authSecretFile, "auth-secret-file", "", "file holding the HMAC secret for client tokens")
