@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"math/rand/v2"
+	"runtime"
 	"unsafe"
 
 	"github.com/ferry-proto/ferry/codec"
@@ -90,24 +91,43 @@ func (c *Client) Send(lane protocol.Lane, route uint32, payload []byte) error {
 	return c.sendUnreliable(protocol.FrameData, lane, route, "", payload)
 }
 
+// sendUnreliable queues an unreliable message. When it had to start a new
+// pack because the lane's last one is full, the caller yields the
+// processor once: the writer, woken by that pack's first message, then
+// writes it while the caller goes on, rather than when the caller next
+// blocks. A producer that never blocks would otherwise, with one
+// processor, hand the socket one large write per burst and leave the
+// server idle meanwhile (ferry-bench pubsub 1->1, 16 B, client on one
+// core, four pairs of runs: 1.11M-1.46M deliveries/s without the yield,
+// 1.65M-2.08M with it).
 func (c *Client) sendUnreliable(typ protocol.FrameType, lane protocol.Lane, route uint32, name string, payload []byte) error {
+	full, err := c.queueUnreliable(typ, lane, route, name, payload)
+	if full {
+		runtime.Gosched()
+	}
+	return err
+}
+
+// queueUnreliable is sendUnreliable under the lock; full reports that the
+// lane has a full pack waiting for the writer.
+func (c *Client) queueUnreliable(typ protocol.FrameType, lane protocol.Lane, route uint32, name string, payload []byte) (full bool, err error) {
 	if err := checkLane(lane); err != nil {
-		return err
+		return false, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.usableLocked(); err != nil {
-		return err
+		return false, err
 	}
 	cn := c.cn
 	if cn == nil || cn.draining {
-		return ErrNotConnected
+		return false, ErrNotConnected
 	}
 	if len(payload) > cn.peerMaxMsg {
-		return ErrTooLarge
+		return false, ErrTooLarge
 	}
 	if c.unrelBytes+len(payload) > maxUnreliable {
-		return ErrQueueFull
+		return false, ErrQueueFull
 	}
 	held := len(payload) + 1 // + 1: an empty message is waited for too
 	c.unrelBytes += held
@@ -118,6 +138,9 @@ func (c *Client) sendUnreliable(typ protocol.FrameType, lane protocol.Lane, rout
 		ls := &c.sess.lanes[lane]
 		m := ls.packTail(f.Len())
 		if m == nil {
+			if n := len(ls.queue); n > 0 && ls.queue[n-1].packed > 0 {
+				full = true // the tail is a pack with no room left
+			}
 			m = &outMsg{typ: typ, lane: lane, store: -1, payload: c.packBuf()}
 			ls.queue = append(ls.queue, m)
 		}
@@ -125,12 +148,12 @@ func (c *Client) sendUnreliable(typ protocol.FrameType, lane protocol.Lane, rout
 		m.packed++
 		m.held += held
 		cn.wakeUp()
-		return nil
+		return full, nil
 	}
 	m := &outMsg{typ: typ, lane: lane, route: route, name: []byte(name), store: -1, held: held}
 	m.payload = append([]byte(nil), payload...)
 	c.queueLocked(m)
-	return nil
+	return false, nil
 }
 
 // packSmall is the largest payload Send and Publish encode into a pack;
