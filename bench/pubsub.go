@@ -76,7 +76,9 @@ func runPubSub(ctx context.Context, r *run, fanout bool) error {
 			}
 			sl := &ring[seq%uint64(len(ring))]
 			if sl.seq.Load() == seq && sl.remaining.Add(-1) == 0 {
-				complete.Record(i, time.Duration(now-sl.sent.Load()))
+				if fanout { // pubsub reports only per delivery
+					complete.Record(i, time.Duration(now-sl.sent.Load()))
+				}
 				select {
 				case freed <- struct{}{}:
 				default:
