@@ -67,6 +67,14 @@
 // the connection's only timer (heartbeat, ACK delay, probes, reassembly
 // timeout). Close ends them all.
 //
+// Send and Publish encode a small unreliable message (up to 1 KiB) at
+// once into the lane's current pack (8 KiB of frames), which the writer
+// writes as it is; when they fill a pack they yield the processor once, so
+// that the writer sends it while the caller goes on. The reader hands the
+// messages of one read to the callback goroutine together, and wakes the
+// writer only for frames that need it (anything but complete unreliable
+// messages).
+//
 // # Limits
 //
 //   - Frames this client accepts: 64 KiB; messages: 16 MiB; messages it
