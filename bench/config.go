@@ -23,6 +23,11 @@ type Config struct {
 	// Admin is the server's admin HTTP address, for /metrics: server memory
 	// per connection (idle) and server CPU time (all scenarios). Empty: none.
 	Admin string
+	// ServerPID is the server's process id on this machine (Linux only).
+	// With it, server CPU time comes from /proc/PID/stat instead of Admin,
+	// and idle without a readable Admin reports the growth of the server's
+	// resident memory (/proc/PID/status VmRSS) per connection. 0: none.
+	ServerPID int
 
 	// Conns is the number of connections: clients for echo, direct, lanes
 	// and reconnect-storm, subscribers for pubsub and fanout (the publisher
@@ -42,6 +47,12 @@ type Config struct {
 	// Inflight is how many operations each connection keeps outstanding
 	// (echo, direct; lanes: bulk requests). Default 1.
 	Inflight int
+	// Light runs echo on bare sockets instead of the Go client: Inflight
+	// requests pipelined per connection, one write per refill, so that the
+	// load generator can saturate a server. Closed loop only (no Rate), no
+	// compression, Size at most 16 KiB (one unfragmented frame); the
+	// payload carries its send time in its first 8 bytes.
+	Light bool
 	// Window bounds the messages published but not yet delivered to every
 	// subscriber (pubsub, fanout), or the reliable messages each client holds
 	// unacknowledged (reconnect-storm). Default 1,000 (pubsub, fanout), 256.
@@ -130,6 +141,10 @@ func (c Config) WithDefaults() Config {
 	switch c.Scenario {
 	case "pubsub", "fanout", "direct", "reconnect-storm":
 		c.Size = max(c.Size, stampSize)
+	case "echo":
+		if c.Light {
+			c.Size = max(c.Size, lightStampSize)
+		}
 	}
 	def(&c.Inflight, 1)
 	if c.Lane == 0 {
@@ -191,6 +206,26 @@ func (c Config) Validate() error {
 		return errors.New("bench: --ping-rate must be positive")
 	case c.Scenario == "reconnect-storm" && c.DropAfter >= c.Duration:
 		return errors.New("bench: --drop-after must be shorter than --duration")
+	case c.ServerPID < 0:
+		return errors.New("bench: --server-pid must be a process id")
+	}
+	if c.Light {
+		return c.validateLight()
+	}
+	return nil
+}
+
+// validateLight refuses what bare sockets do not do.
+func (c Config) validateLight() error {
+	switch {
+	case c.Scenario != "echo":
+		return fmt.Errorf("bench: --light is for echo only, not %s (idle holds bare sockets already, unless --full-clients)", c.Scenario)
+	case c.Rate > 0:
+		return errors.New("bench: --light keeps --inflight requests in flight per connection as fast as they are answered (closed loop) and cannot pace them: drop --rate, or --light for an open-loop echo through the Go client")
+	case c.Compression:
+		return errors.New("bench: --light sends uncompressed frames: drop --compression")
+	case c.Size > maxLightSize:
+		return fmt.Errorf("bench: --light sends each request as one frame: --size must be at most %d (larger messages are fragmented, SPEC §10)", maxLightSize)
 	}
 	return nil
 }

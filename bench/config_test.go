@@ -56,6 +56,14 @@ func TestDefaults(t *testing.T) {
 	if c := (Config{Scenario: "direct", Size: 4}).WithDefaults(); c.Size != stampSize || c.Conns != 2 {
 		t.Errorf("direct: size %d, conns %d", c.Size, c.Conns)
 	}
+	// Light echo carries an 8-byte send time; the full client's echo no
+	// stamp at all.
+	if c := (Config{Scenario: "echo", Light: true, Size: 3}).WithDefaults(); c.Size != lightStampSize {
+		t.Errorf("light echo: size %d", c.Size)
+	}
+	if c := (Config{Scenario: "echo", Size: 3}).WithDefaults(); c.Size != 3 {
+		t.Errorf("echo: size %d", c.Size)
+	}
 	if c := (Config{Scenario: "idle"}).WithDefaults(); c.Heartbeat != time.Hour {
 		t.Errorf("idle heartbeat %v", c.Heartbeat)
 	}
@@ -85,10 +93,25 @@ func TestValidate(t *testing.T) {
 		{Config{Scenario: "echo", Size: 1 << 30}, "--size"},
 		{Config{Scenario: "reconnect-storm", Duration: time.Second, DropAfter: 2 * time.Second}, "--drop-after"},
 		{Config{Scenario: "reconnect-storm", StormVia: "carrier pigeon"}, "--via"},
+		{Config{Scenario: "echo", ServerPID: -1}, "--server-pid"},
+		{Config{Scenario: "pubsub", Light: true}, "--light is for echo only"},
+		{Config{Scenario: "idle", Light: true}, "--light is for echo only"},
+		{Config{Scenario: "echo", Light: true, Rate: 100}, "--rate"},
+		{Config{Scenario: "echo", Light: true, Compression: true}, "--compression"},
+		{Config{Scenario: "echo", Light: true, Size: maxLightSize + 1}, "--size must be at most 16384"},
 	} {
 		err := c.cfg.WithDefaults().Validate()
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want %q", c.cfg, err, c.want)
+		}
+	}
+	for _, ok := range []Config{
+		{Scenario: "echo", Light: true, Inflight: 64, Size: maxLightSize, Sources: mustSources(t, "127.0.0.1-4")},
+		{Scenario: "echo", Rate: 100, Compression: true, Size: 1 << 20},
+		{Scenario: "idle", ServerPID: 1},
+	} {
+		if err := ok.WithDefaults().Validate(); err != nil {
+			t.Errorf("%+v: %v", ok, err)
 		}
 	}
 }

@@ -1,7 +1,8 @@
 // Package bench is ferry-bench's engine: load scenarios that drive a FERRY/1
-// server through the Go client (or, for idle connections, through bare
-// sockets) and measure throughput, latency, errors, reconnects and, through
-// the server's admin endpoint, what a connection costs the server.
+// server through the Go client (or, for idle connections and light echo,
+// through bare sockets) and measure throughput, latency, errors, reconnects
+// and, through the server's admin endpoint or its /proc entries, what a
+// connection and a message cost the server.
 //
 // # Usage
 //
@@ -19,6 +20,10 @@
 // # Scenarios
 //
 //   - echo: requests on route 1 (ferryd's echo), Inflight at a time per connection.
+//     With Light, on bare sockets: Inflight requests pipelined per connection,
+//     sent in one write per refill and counted in place as they are read, no
+//     allocation per message; light enough to saturate a server, which the
+//     Go client (over 10 µs of CPU per request) is not.
 //   - pubsub: one publisher, Conns subscribers of one topic; latency per delivery.
 //   - fanout: as pubsub, but the latency of a message is the time until the last
 //     subscriber has it.
@@ -26,7 +31,8 @@
 //   - lanes: bulk requests on lane 3 with paced lane-1 pings on the same
 //     connections; latency per lane, and lane 1 alone as a baseline.
 //   - idle: Conns connections held open; the time to connect them and the
-//     server's memory per connection (heap and stacks, from its /metrics).
+//     server's memory per connection (heap and stacks, from its /metrics;
+//     without them, given ServerPID, the growth of its resident memory).
 //   - reconnect-storm: Conns clients sending reliable DIRECT messages to a
 //     partner (or, with StormVia "publish", reliable PUBLISHes to a topic of
 //     their own), whose sockets are reset at once; the time until all have
@@ -42,7 +48,14 @@
 // delayed instead of being hidden by the sender waiting (coordinated
 // omission). Timestamps travel in the first 16 bytes of a payload (sequence
 // number and send time on this process's monotonic clock), so one-way
-// latencies are exact: sender and receiver are the same process.
+// latencies are exact: sender and receiver are the same process. Light echo
+// carries the send time alone, in the first 8 bytes, and runs closed loop
+// only: a pipeline that waits for answers before it refills cannot follow a
+// schedule.
+//
+// The server's CPU time over the traffic window comes from its admin
+// endpoint (process_cpu_seconds_total) or, with ServerPID, from
+// /proc/PID/stat, for any server on this machine (Linux only).
 //
 // # Limits
 //
@@ -52,7 +65,10 @@
 // addresses (Config.Sources). The full client runs four goroutines per
 // connection; idle uses bare sockets instead (a HELLO, a WELCOME, then one
 // goroutine for all of them that answers PINGs and keeps them alive), unless
-// Config.FullClients is set.
+// Config.FullClients is set. Light echo runs one goroutine per bare socket;
+// it neither compresses nor fragments (Size at most 16 KiB) and reads only
+// plain DATA responses, RESULTs, PINGs and PONGs: any other frame ends its
+// connection with an error.
 //
 // # Goroutines
 //

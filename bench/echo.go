@@ -18,9 +18,14 @@ const RouteEcho = 1
 var errEchoMismatch = errors.New("bench: echo answered with a payload of another length")
 
 // runEcho: Conns clients, Inflight workers each, request/response on
-// route 1. Latency is the request's round trip.
+// route 1. Latency is the request's round trip. With Light, bare sockets
+// instead (lightecho.go).
 func runEcho(ctx context.Context, r *run) error {
 	cfg := r.cfg
+	r.res.Inflight, r.res.Light = cfg.Inflight, cfg.Light
+	if cfg.Light {
+		return runLightEcho(ctx, r)
+	}
 	cls, err := r.dialClients(ctx, cfg.Conns, func(i int) []client.Option { return r.clientOpts(i, nil) })
 	if err != nil {
 		return err

@@ -16,8 +16,9 @@ func init() { scenarioFuncs["idle"] = runIdle }
 // FullClients), then hold them for Duration. With an admin endpoint it
 // measures the server's memory per connection: heap and stacks in use,
 // each read after a forced GC, before the first connection and once the
-// server counts all of them open. It measures this process's cost per
-// connection the same way.
+// server counts all of them open. Without one, given ServerPID, it
+// measures the growth of the server's resident memory instead. It measures
+// this process's cost per connection the same way as the server's heap.
 func runIdle(ctx context.Context, r *run) error {
 	cfg := r.cfg
 	var before Metrics
@@ -28,6 +29,15 @@ func runIdle(ctx context.Context, r *run) error {
 			r.admin = nil
 		} else {
 			before = m
+		}
+	}
+	rssBefore, rssOK := 0.0, false
+	if r.admin == nil && cfg.ServerPID != 0 {
+		v, err := procRSS(cfg.ServerPID)
+		if err != nil {
+			r.res.note("server resident memory not measured: %v", err)
+		} else {
+			rssBefore, rssOK = v, true
 		}
 	}
 	var ms0, ms1 runtime.MemStats
@@ -82,6 +92,8 @@ func runIdle(ctx context.Context, r *run) error {
 
 	if r.admin != nil {
 		r.measureServer(ctx, before, up)
+	} else if rssOK {
+		r.measureRSS(ctx, rssBefore, up)
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&ms1)
@@ -145,12 +157,39 @@ func (r *run) measureServer(ctx context.Context, before Metrics, up int) {
 		r.res.note("the admin endpoint counts %.0f new connections, not %d: is --admin the server of --addr?", got, up)
 	}
 	r.res.BytesPerConn = (after.memory() - before.memory()) / float64(up)
+	r.res.BytesPerConnFrom = "heap+stack"
 	// Resident memory is not given back promptly: on a server that held
 	// more before, the new connections fit in what it kept.
 	if rss := after[mRSS] - before[mRSS]; rss > 0 {
 		r.res.ServerRSSPerConn = rss / float64(up)
 	} else {
 		r.res.note("the server's resident memory did not grow (it reuses memory it kept from earlier connections): RSS per connection needs a fresh server")
+	}
+}
+
+// measureRSS sets the per connection figures from the growth of the
+// server's resident memory since before, once it has settled: the server
+// may still be setting up the last connections (their first PING) when
+// the handshakes are done. It reads /proc/PID/status every 100 ms until
+// two readings agree, for at most 2 s.
+func (r *run) measureRSS(ctx context.Context, before float64, up int) {
+	after, err := procRSS(r.cfg.ServerPID)
+	for i := 0; err == nil && i < 20 && sleepCtx(ctx, 100*time.Millisecond); i++ {
+		var v float64
+		if v, err = procRSS(r.cfg.ServerPID); err != nil || v == after {
+			break
+		}
+		after = v
+	}
+	switch {
+	case err != nil:
+		r.res.note("server resident memory not measured: %v", err)
+	case after <= before:
+		r.res.note("the server's resident memory did not grow (it reuses memory it kept from earlier connections): RSS per connection needs a fresh server")
+	default:
+		r.res.BytesPerConn = (after - before) / float64(up)
+		r.res.ServerRSSPerConn = r.res.BytesPerConn
+		r.res.BytesPerConnFrom = "rss"
 	}
 }
 

@@ -25,6 +25,7 @@ type lightConn struct {
 	tc        *net.TCPConn
 	rc        syscall.RawConn
 	k         time.Duration // heartbeat interval from WELCOME
+	maxFrame  int           // the server's max frame size from WELCOME (SPEC §5.4.1)
 	pend      []byte        // a partial frame from the last sweep
 	lastWrite time.Time
 	dead      bool
@@ -117,9 +118,13 @@ func dialLight(ctx context.Context, nd *net.Dialer, addr string, hello []byte) (
 	default:
 		return fail(fmt.Errorf("%w: %s", errNoWelcome, t))
 	}
-	// SPEC §5.3: Version at 0, HeartbeatMs at 12.
+	// SPEC §5.3: Version at 0, MaxFrameSize at 4, HeartbeatMs at 12.
 	if len(body) < 16 || body[0] != protocol.Version {
 		return fail(errors.New("bench: malformed WELCOME"))
+	}
+	maxFrame, ok := maxFrameSize(binary.BigEndian.Uint32(body[4:8]))
+	if !ok {
+		return fail(errors.New("bench: WELCOME with a max frame size above 16 MiB")) // SPEC §5.4.1
 	}
 	k := time.Duration(binary.BigEndian.Uint32(body[12:16])) * time.Millisecond
 	if k <= 0 {
@@ -133,7 +138,21 @@ func dialLight(ctx context.Context, nd *net.Dialer, addr string, hello []byte) (
 	if err != nil {
 		return fail(err)
 	}
-	return &lightConn{tc: tc, rc: rc, k: k, lastWrite: time.Now()}, nil
+	return &lightConn{tc: tc, rc: rc, k: k, maxFrame: maxFrame, lastWrite: time.Now()}, nil
+}
+
+// maxFrameSize normalizes an announced max frame size (SPEC §5.4.1): 0 is
+// 65,536, 1 to 4,095 are 4,096, above 16,777,216 is no size (ok false).
+func maxFrameSize(v uint32) (n int, ok bool) {
+	switch {
+	case v == 0:
+		return protocol.DefaultMaxFrameSize, true
+	case v < protocol.MinMaxFrameSize:
+		return protocol.MinMaxFrameSize, true
+	case v > protocol.HardMaxFrameSize:
+		return 0, false
+	}
+	return int(v), true
 }
 
 // sweep reads what the connection has received without waiting, answers

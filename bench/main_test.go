@@ -46,6 +46,7 @@ func buildFerryd(dir string) (string, error) {
 // server is a ferryd child process on free loopback ports.
 type server struct {
 	Addr, Admin string
+	PID         int
 }
 
 var readyLine = regexp.MustCompile(`msg="ferryd ready" listen=(\S+) admin=(\S+)`)
@@ -77,7 +78,7 @@ func startFerryd(t testing.TB, args ...string) server {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			if m := readyLine.FindStringSubmatch(sc.Text()); m != nil {
-				ready <- server{Addr: m[1], Admin: m[2]}
+				ready <- server{Addr: m[1], Admin: m[2], PID: cmd.Process.Pid}
 			}
 			mu.Lock()
 			log = append(log, sc.Text())

@@ -52,6 +52,18 @@ func (r *Recorder) Record(key int, d time.Duration) {
 	s.mu.Unlock()
 }
 
+// recordNs adds latencies in nanoseconds to the shard for key under one
+// lock: for a connection that reads many answers at once. Values are
+// clamped as in Record.
+func (r *Recorder) recordNs(key int, ns []int64) {
+	s := &r.shards[uint(key)%uint(len(r.shards))]
+	s.mu.Lock()
+	for _, v := range ns {
+		_ = s.h.RecordValue(min(max(v, histMin), histMax)) // in range
+	}
+	s.mu.Unlock()
+}
+
 // Merged returns a new histogram holding every value recorded so far.
 func (r *Recorder) Merged() *hdrhistogram.Histogram {
 	out := newHist()

@@ -24,6 +24,10 @@ type Result struct {
 	Loop        string  `json:"loop"`                  // "closed" or "open"
 	TargetRate  float64 `json:"target_rate,omitempty"` // open loop: msgs/s asked for
 	Lane        int     `json:"lane,omitempty"`
+	// echo: requests in flight per connection, and whether bare sockets
+	// (--light) sent them instead of the Go client.
+	Inflight int  `json:"inflight,omitempty"`
+	Light    bool `json:"light,omitempty"`
 
 	// Msgs counts the messages that completed within Duration: responses
 	// (echo, lanes), deliveries to a subscriber or peer (pubsub, fanout,
@@ -40,16 +44,21 @@ type Result struct {
 	ConnectS       float64 `json:"connect_s"`
 	ConnectsPerSec float64 `json:"connects_per_sec"`
 	// Server and client CPU time over the traffic phase (the server's from
-	// its process_cpu_seconds_total; absent without --admin).
+	// /proc/PID/stat with --server-pid, else from its
+	// process_cpu_seconds_total; absent without either).
 	ServerCPUS float64 `json:"server_cpu_s,omitempty"`
 	ClientCPUS float64 `json:"client_cpu_s,omitempty"`
 
-	// idle: server heap in use + stacks in use, after a GC, per connection
-	// (go_memstats_heap_inuse_bytes + go_memstats_stack_inuse_bytes);
-	// the server's resident memory per connection; this process's heap and
-	// stacks and goroutines per connection; connections that ended during
-	// the hold.
+	// idle: the server's memory per connection, BytesPerConnFrom says
+	// which: "heap+stack" from the admin endpoint (heap in use + stacks in
+	// use, after a GC: go_memstats_heap_inuse_bytes +
+	// go_memstats_stack_inuse_bytes), or, with --server-pid and no admin
+	// endpoint, "rss", the growth of its resident memory (/proc/PID/status
+	// VmRSS); the server's resident memory per connection; this process's
+	// heap and stacks and goroutines per connection; connections that
+	// ended during the hold.
 	BytesPerConn            float64 `json:"bytes_per_conn,omitempty"`
+	BytesPerConnFrom        string  `json:"bytes_per_conn_from,omitempty"`
 	ServerRSSPerConn        float64 `json:"server_rss_per_conn,omitempty"`
 	ClientBytesPerConn      float64 `json:"client_bytes_per_conn,omitempty"`
 	ClientGoroutinesPerConn float64 `json:"client_goroutines_per_conn,omitempty"`
@@ -134,8 +143,12 @@ func (r *Result) WriteTable(w io.Writer) error {
 	if r.Scenario == "idle" {
 		fmt.Fprintf(&b, "ferry-bench idle → %s: %s connections held %s\n", r.Addr, group(float64(r.Connections)), dur)
 	} else {
-		fmt.Fprintf(&b, "ferry-bench %s → %s: %s connections, %s, %d B, %s\n",
-			r.Scenario, r.Addr, group(float64(r.Connections)), dur, r.Size, loop)
+		light := ""
+		if r.Light {
+			light = fmt.Sprintf(", bare sockets, %d in flight each", r.Inflight)
+		}
+		fmt.Fprintf(&b, "ferry-bench %s → %s: %s connections, %s, %d B, %s%s\n",
+			r.Scenario, r.Addr, group(float64(r.Connections)), dur, r.Size, loop, light)
 	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	row := func(k, format string, args ...any) {
@@ -163,10 +176,12 @@ func (r *Result) WriteTable(w io.Writer) error {
 		row("all resumed after", "%.1f ms", r.ResumeAllMs)
 	}
 	row("connect", "%s in %.2f s\t%s conns/s", group(float64(r.Connections)), r.ConnectS, group(r.ConnectsPerSec))
-	if r.BytesPerConn != 0 {
+	if r.BytesPerConn != 0 && r.BytesPerConnFrom == "rss" {
+		row("server memory", "%s B/conn\t(resident, /proc/PID/status)", group(r.BytesPerConn))
+	} else if r.BytesPerConn != 0 {
 		row("server memory", "%s B/conn\t(heap+stack in use, after GC)", group(r.BytesPerConn))
 	}
-	if r.ServerRSSPerConn != 0 {
+	if r.ServerRSSPerConn != 0 && r.BytesPerConnFrom != "rss" {
 		row("server RSS", "%s B/conn", group(r.ServerRSSPerConn))
 	}
 	if r.ClientBytesPerConn != 0 {

@@ -49,6 +49,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.ServerPID != 0 {
+		if err := checkServerPID(cfg.ServerPID); err != nil {
+			return nil, err
+		}
+	}
 	// One process holds at most the open-file limit of sockets (FIELD-NOTES:
 	// 20,000 here, not raisable); leave room for the runtime and the admin
 	// scrapes.
@@ -145,6 +150,12 @@ func (r *run) done(n int64, size int) {
 // fail counts an error, keeping the first few distinct texts as notes.
 func (r *run) fail(err error) {
 	r.errs.Add(1)
+	r.seen(err)
+}
+
+// seen keeps err's text as a note, among the first few distinct ones,
+// without counting it: for errors counted otherwise.
+func (r *run) seen(err error) {
 	r.mu.Lock()
 	if len(r.errSeen) < 5 && !r.errSeen[err.Error()] {
 		r.errSeen[err.Error()] = true
@@ -208,9 +219,9 @@ func (r *run) progressLoop(stop <-chan struct{}) {
 // beginTraffic starts the measured window: it returns a context that ends
 // with it.
 func (r *run) beginTraffic(ctx context.Context) (context.Context, context.CancelFunc) {
-	if r.admin != nil {
-		if m, err := r.scrape(ctx); err == nil {
-			r.srvCPUStart, r.srvCPUOK = m[mCPU], true
+	if r.cfg.ServerPID != 0 || r.admin != nil {
+		if v, err := r.serverCPU(ctx); err == nil {
+			r.srvCPUStart, r.srvCPUOK = v, true
 		} else {
 			r.res.note("no server CPU figure: %v", err)
 		}
@@ -231,11 +242,28 @@ func (r *run) endTraffic(ctx context.Context) {
 	r.msgsEnd, r.bytesEnd = r.msgs.Load(), r.bytes.Load()
 	r.res.ClientCPUS = (cpuTime() - r.cpuStart).Seconds()
 	if r.srvCPUOK {
-		if m, err := r.scrape(ctx); err == nil {
-			r.res.ServerCPUS = m[mCPU] - r.srvCPUStart
+		if v, err := r.serverCPU(ctx); err == nil {
+			r.res.ServerCPUS = v - r.srvCPUStart
+		} else {
+			r.res.note("no server CPU figure: %v", err)
 		}
 	}
 	r.setPhase("drain", 0)
+}
+
+// serverCPU is the server's CPU time so far, in seconds: from
+// /proc/PID/stat with ServerPID, else from the admin endpoint's
+// process_cpu_seconds_total.
+func (r *run) serverCPU(ctx context.Context) (float64, error) {
+	if r.cfg.ServerPID != 0 {
+		d, err := procCPU(r.cfg.ServerPID)
+		return d.Seconds(), err
+	}
+	m, err := r.scrape(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return m[mCPU], nil
 }
 
 // scrape reads the server's metrics, also when ctx was cancelled (an

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,6 +159,50 @@ func TestScenarios(t *testing.T) {
 				t.Log("\n" + table.String())
 			}
 		})
+	}
+}
+
+// --server-pid: the server's CPU time from /proc/PID/stat, and for idle
+// without an admin endpoint the growth of its resident memory; with one,
+// idle still reports heap+stack from it.
+func TestServerPID(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("/proc is Linux's")
+	}
+	for _, c := range []struct {
+		name  string
+		admin bool
+		from  string
+	}{{"no admin endpoint", false, "rss"}, {"admin endpoint preferred", true, "heap+stack"}} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := startFerryd(t) // a fresh server: its memory grows
+			cfg := Config{Scenario: "idle", Addr: srv.Addr, Conns: 300, ServerPID: srv.PID, Duration: 200 * time.Millisecond}
+			if c.admin {
+				cfg.Admin = srv.Admin
+			}
+			r, err := Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.BytesPerConnFrom != c.from || r.BytesPerConn <= 0 || r.BytesPerConn > 1<<20 || r.ServerRSSPerConn <= 0 {
+				t.Errorf("%.0f B per connection from %q (want %q), RSS %.0f; notes %q", r.BytesPerConn, r.BytesPerConnFrom, c.from,
+					r.ServerRSSPerConn, r.Notes)
+			}
+			var table strings.Builder
+			_ = r.WriteTable(&table)
+			if want := map[string]string{"rss": "(resident, /proc/PID/status)", "heap+stack": "(heap+stack in use"}[c.from]; !strings.Contains(table.String(), want) {
+				t.Errorf("table does not say %q:\n%s", want, table.String())
+			}
+		})
+	}
+	// The server's CPU time over the traffic window of an echo.
+	srv := startFerryd(t)
+	r, err := Run(context.Background(), Config{Scenario: "echo", Addr: srv.Addr, Conns: 2, ServerPID: srv.PID, Duration: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ServerCPUS <= 0 || r.ServerCPUS > 10 {
+		t.Errorf("server CPU %v s over 0.3 s (notes %q)", r.ServerCPUS, r.Notes)
 	}
 }
 

@@ -1,7 +1,13 @@
 package bench
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,5 +24,36 @@ func bindNoPort(network, address string, c syscall.RawConn) error {
 		return err
 	}
 	_ = serr // an old kernel without the option still works, with fewer ports
+	return nil
+}
+
+// procCPU is the user + system CPU time process pid has used so far.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseProcStat(b)
+}
+
+// procRSS is the resident memory of process pid now, in bytes.
+func procRSS(pid int) (float64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	return parseVmRSS(b)
+}
+
+// checkServerPID reports why Config.ServerPID cannot be measured, if it
+// cannot.
+func checkServerPID(pid int) error {
+	_, err := procCPU(pid)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("bench: --server-pid %d: no such process", pid)
+	case err != nil:
+		return fmt.Errorf("bench: --server-pid %d: %w", pid, err)
+	}
 	return nil
 }

@@ -2,6 +2,18 @@
 
 package bench
 
-import "syscall"
+import (
+	"errors"
+	"syscall"
+	"time"
+)
 
 func bindNoPort(network, address string, c syscall.RawConn) error { return nil }
+
+var errNoProc = errors.New("bench: --server-pid reads /proc/PID/stat and /proc/PID/status, which only Linux has")
+
+func procCPU(pid int) (time.Duration, error) { return 0, errNoProc }
+
+func procRSS(pid int) (float64, error) { return 0, errNoProc }
+
+func checkServerPID(pid int) error { return errNoProc }

@@ -3,6 +3,7 @@
 // errors and reconnects.
 //
 //	ferry-bench echo --addr 127.0.0.1:7100 --conns 100 --duration 10s --size 1024
+//	ferry-bench echo --light --conns 100 --inflight 16 --size 1024 --server-pid "$(pidof ferryd)"
 //	ferry-bench pubsub --conns 1 --size 16 --json
 //	ferry-bench idle --conns 18000 --sources 127.0.0.1-127.0.0.4 --admin 127.0.0.1:7101
 //
@@ -48,12 +49,14 @@ type options struct {
 const usage = `usage: ferry-bench SCENARIO [flags]
 
 Scenarios:
-  echo             request/response on route 1 (ferryd's echo); --inflight per connection
+  echo             request/response on route 1 (ferryd's echo); --inflight per connection;
+                   with --light on bare sockets, --inflight pipelined, to saturate a server
   pubsub           1 publisher -> --conns subscribers of one topic; latency per delivery
   fanout           as pubsub; latency until the last subscriber has the message
   direct           --conns clients in pairs sending DIRECT messages to each other
   idle             open --conns connections and hold them for --duration; server
-                   memory per connection from --admin
+                   memory per connection: heap+stack from --admin, or else resident
+                   memory growth from --server-pid (bytes_per_conn_from says which)
   lanes            bulk requests of --size on lane 3 with --ping-rate lane-1 pings
                    per connection; latency per lane
   reconnect-storm  reset every client's socket at once after --drop-after; time until
@@ -74,12 +77,14 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:7100", "server's FERRY/1 address")
-	fs.StringVar(&c.Admin, "admin", "127.0.0.1:7101", "server's admin HTTP address, for /metrics: memory per connection (idle), server CPU (empty: none)")
+	fs.StringVar(&c.Admin, "admin", "127.0.0.1:7101", "server's admin HTTP address, for /metrics: memory per connection (idle), server CPU unless --server-pid (empty: none)")
+	fs.IntVar(&c.ServerPID, "server-pid", 0, "server's process id (Linux): server CPU from /proc/PID/stat over the traffic window, for any server; idle without a reachable --admin reports the growth of its resident memory (VmRSS) per connection instead of heap+stack")
 	fs.IntVar(&c.Conns, "conns", 0, "connections: clients, or subscribers (pubsub, fanout); 0: the scenario's default")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long traffic runs (idle: how long connections are held)")
 	fs.IntVar(&c.Size, "size", 0, "payload bytes (0: 64; pubsub, fanout 16; lanes 1 MiB bulk)")
 	fs.Float64Var(&c.Rate, "rate", 0, "open loop: total messages per second, latency from the intended send time (0: closed loop, as fast as answered)")
-	fs.IntVar(&c.Inflight, "inflight", 1, "operations outstanding per connection (echo, direct; lanes: bulk requests)")
+	fs.IntVar(&c.Inflight, "inflight", 1, "operations outstanding per connection (echo, direct; lanes: bulk requests); with --light the pipeline depth")
+	fs.BoolVar(&c.Light, "light", false, "echo on bare sockets instead of the Go client: --inflight requests pipelined per connection, one write per refill; closed loop (no --rate), no --compression, --size 8 to 16384")
 	fs.IntVar(&c.Window, "window", 0, "messages not yet delivered to every subscriber (pubsub, fanout; default 1000) or unacknowledged per client (reconnect-storm; default 256)")
 	fs.UintVar(&o.lane, "lane", uint(protocol.LaneNormal), "lane of the messages: 1 interactive, 2 normal, 3 bulk")
 	fs.BoolVar(&c.Reliable, "reliable", false, "reliable publishes (pubsub, fanout; direct and reconnect-storm always are)")

@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +19,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/ferry-proto/ferry/codec"
 	"github.com/ferry-proto/ferry/protocol"
 )
 
@@ -36,7 +40,12 @@ func TestParse(t *testing.T) {
 	if err != nil || o.cfg.Scenario != "pubsub" || o.cfg.Conns != 3 || !o.cfg.Reliable || o.cfg.Size != 16 {
 		t.Errorf("%+v, %v", o, err)
 	}
-	for _, bad := range []string{"", "nope", "echo --lane 4", "echo --lane 0", "direct --conns 3", "echo --sources 1.2.3", "echo extra", "echo --fill lorem"} {
+	o, err = parse(strings.Fields("echo --light --inflight 16 --server-pid 42"), os.Stderr)
+	if err != nil || !o.cfg.Light || o.cfg.Inflight != 16 || o.cfg.ServerPID != 42 {
+		t.Errorf("%+v, %v", o, err)
+	}
+	for _, bad := range []string{"", "nope", "echo --lane 4", "echo --lane 0", "direct --conns 3", "echo --sources 1.2.3", "echo extra", "echo --fill lorem",
+		"pubsub --light", "idle --light", "echo --light --rate 1000", "echo --light --compression", "echo --light --size 20000", "echo --server-pid -1"} {
 		if _, err := parse(strings.Fields(bad), &bytes.Buffer{}); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
@@ -97,6 +106,90 @@ func TestRunAgainstFerryd(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "B/conn") {
 		t.Errorf("idle table without memory per connection:\n%s", out.String())
+	}
+}
+
+// echo --light end to end against a real ferryd, with this process as the
+// "server" of --server-pid: one JSON object with the usual fields, no error,
+// sane percentiles and a server CPU figure.
+func TestRunLight(t *testing.T) {
+	addr, _ := startFerryd(t)
+	var out, errOut bytes.Buffer
+	args := []string{"echo", "--light", "--addr", addr, "--admin=", "--conns", "3", "--inflight", "8", "--size", "100",
+		"--duration", "500ms", "--server-pid", strconv.Itoa(os.Getpid()), "--json", "--quiet"}
+	if code := run(context.Background(), args, &out, &errOut, false); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var m map[string]any
+	if err := json.Unmarshal(out.Bytes(), &m); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	num := func(k string) float64 {
+		v, ok := m[k].(float64)
+		if !ok {
+			t.Errorf("no number %q in %s", k, out.String())
+		}
+		return v
+	}
+	if m["scenario"] != "echo" || m["light"] != true || num("inflight") != 8 || num("connections") != 3 || num("errors") != 0 {
+		t.Errorf("%s", out.String())
+	}
+	if num("msgs") <= 0 || num("msgs_per_sec") <= 0 || num("client_cpu_s") <= 0 {
+		t.Errorf("%s", out.String())
+	}
+	if p50, p99, mx := num("p50_ms"), num("p99_ms"), num("max_ms"); p50 <= 0 || p50 > p99 || p99 > mx {
+		t.Errorf("p50 %v, p99 %v, max %v", p50, p99, mx)
+	}
+	// This process did the work, so its CPU time grew.
+	if num("server_cpu_s") < 0 {
+		t.Errorf("%s", out.String())
+	}
+}
+
+// Against a server that closes each connection after its WELCOME, --light
+// counts one error per connection and returns as soon as none is left; a
+// process that is not there is a clear error before anything runs.
+func TestRunLightErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			hello := make([]byte, 4+59)
+			if _, err := io.ReadFull(c, hello); err == nil {
+				_, _ = c.Write(codec.AppendWelcome(nil, &codec.Welcome{Version: protocol.Version, HeartbeatMs: 30_000}))
+				// The client's PING, then close: a clean end of stream.
+				_, _ = io.ReadFull(c, make([]byte, protocol.HeaderSize+8))
+			}
+			_ = c.Close()
+		}
+	}()
+	defer func() { _ = ln.Close(); <-done }()
+	var out, errOut bytes.Buffer
+	start := time.Now()
+	args := []string{"echo", "--light", "--addr", ln.Addr().String(), "--admin=", "--conns", "2", "--duration", "30s", "--json", "--quiet"}
+	if code := run(context.Background(), args, &out, &errOut, false); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("took %v", took)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(out.Bytes(), &m); err != nil || m["errors"] != 2.0 || m["msgs"] != 0.0 {
+		t.Errorf("%v: %s", err, out.String())
+	}
+
+	errOut.Reset()
+	args = []string{"echo", "--light", "--addr", ln.Addr().String(), "--admin=", "--server-pid", "1073741824", "--quiet"}
+	if code := run(context.Background(), args, &out, &errOut, false); code != 1 || !strings.Contains(errOut.String(), "--server-pid 1073741824: no such process") {
+		t.Errorf("exit %d: %s", code, errOut.String())
 	}
 }
 

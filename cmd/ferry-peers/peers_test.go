@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -309,6 +311,18 @@ func TestEchoLoad(t *testing.T) {
 			}
 			if res.Msgs == 0 || res.Errors != 0 || res.Count < res.Msgs || res.P50ms <= 0 || res.Connections != 4 {
 				t.Fatalf("result %+v", res)
+			}
+			// The command, as bench/compare/compare.sh runs it: the JSON
+			// the report reads, under the comparison's scenario name.
+			var out strings.Builder
+			args := []string{"echo-load", "--addr", s.Addr(), "--conns", "2", "--depth", "4", "--size", "100", "--duration", "200ms", "--json"}
+			if code := run(context.Background(), args, &out, io.Discard); code != 0 {
+				t.Fatalf("echo-load: exit %d", code)
+			}
+			var r benchResult
+			if err := json.Unmarshal([]byte(out.String()), &r); err != nil || r.Scenario != "echo-pipelined" || r.Msgs == 0 ||
+				r.Errors != 0 || r.Size != 100 || r.Connections != 2 || r.P50ms <= 0 || r.ClientCPUS <= 0 {
+				t.Fatalf("%v: %s", err, out.String())
 			}
 		})
 	}
