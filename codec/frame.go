@@ -121,35 +121,44 @@ func NewDecoder() Decoder { return Decoder{MaxFrameSize: protocol.DefaultMaxFram
 // 7 bytes are present, then the body once the whole frame is present.
 func (d *Decoder) Decode(b []byte) (Frame, int, error) {
 	var f Frame
+	n, err := d.DecodeInto(&f, b)
+	return f, n, err
+}
+
+// DecodeInto is Decode into *f (reset first), for a caller that keeps its
+// frame in place: the reactor decodes every frame into its loop's scratch,
+// and a 128-byte Frame returned by value is one more copy per frame.
+func (d *Decoder) DecodeInto(f *Frame, b []byte) (int, error) {
+	*f = Frame{}
 	if len(b) < protocol.LengthSize {
-		return f, 0, ErrNeedMore
+		return 0, ErrNeedMore
 	}
 	length := binary.BigEndian.Uint32(b)
 	// SPEC §3.2: a length prefix above the receiver's maximum is
 	// FRAME_TOO_LARGE, detected before any of the body is read.
 	if uint64(length)+protocol.LengthSize > uint64(d.MaxFrameSize) {
-		return f, 0, ErrFrameTooLarge
+		return 0, ErrFrameTooLarge
 	}
 	if length < protocol.MinLength {
-		return f, 0, ErrFrameTooShort
+		return 0, ErrFrameTooShort
 	}
 	if len(b) < protocol.HeaderSize {
-		return f, 0, ErrNeedMore
+		return 0, ErrNeedMore
 	}
 	f.Type = protocol.FrameType(b[4])
 	f.Flags = protocol.Flags(b[5])
 	if err := d.checkHeader(f.Type, f.Flags, b[6]); err != nil {
-		return f, 0, err
+		return 0, err
 	}
 	f.Lane = protocol.Lane(b[6])
 	n := int(length) + protocol.LengthSize
 	if len(b) < n {
-		return f, 0, ErrNeedMore
+		return 0, ErrNeedMore
 	}
 	if err := f.parseBody(b[protocol.HeaderSize:n:n]); err != nil {
-		return f, 0, err
+		return 0, err
 	}
-	return f, n, nil
+	return n, nil
 }
 
 // checkHeader applies the header rules of SPEC §3.3-§3.4 and §9.

@@ -184,7 +184,7 @@ func (c *Conn) onData(b []byte) int {
 	for c.state != stateClosed {
 		var n int
 		var err error
-		*f, n, err = c.dec.Decode(b[consumed:])
+		n, err = c.dec.DecodeInto(f, b[consumed:])
 		if err == codec.ErrNeedMore {
 			break
 		}
