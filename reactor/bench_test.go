@@ -379,24 +379,6 @@ func countFrames(nc net.Conn, n int) int64 {
 	return total
 }
 
-// discardTransport is a socket that takes everything at once: the
-// connection core runs in process, with no engine and no goroutine.
-type discardTransport struct{ n int }
-
-func (t *discardTransport) Writev(bs [][]byte) error {
-	for _, b := range bs {
-		t.n += len(b)
-	}
-	return nil
-}
-func (t *discardTransport) Flush() error  { return nil }
-func (t *discardTransport) Buffered() int { return 0 }
-func (t *discardTransport) Wake()         {}
-func (t *discardTransport) Close()        {}
-func (t *discardTransport) RemoteAddr() net.Addr {
-	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}
-}
-
 // BenchmarkConnCore is the server's own work per message, without the
 // kernel: 16 pipelined 1 KiB requests handed to the connection core at a
 // time, as one read would, echoed and flushed with one writev, as under
@@ -407,7 +389,7 @@ func BenchmarkConnCore(b *testing.B) {
 		b.Fatal(err)
 	}
 	l := newLoop(s)
-	tr := &discardTransport{}
+	tr := &fakeTransport{discard: true}
 	c, ok := s.admit(l, tr)
 	if !ok {
 		b.Fatal("not admitted")
@@ -430,7 +412,7 @@ func BenchmarkConnCore(b *testing.B) {
 		c.flush()
 	}
 	b.StopTimer()
-	if c.state != stateOpen || tr.n == 0 {
-		b.Fatalf("state %d, %d bytes written", c.state, tr.n)
+	if c.state != stateOpen || tr.written == 0 {
+		b.Fatalf("state %d, %d bytes written", c.state, tr.written)
 	}
 }

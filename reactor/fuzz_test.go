@@ -16,15 +16,20 @@ import (
 
 // fakeTransport stands in for the socket: the connection core runs in
 // process, with no engine and no goroutine, and everything it writes is
-// kept for checking.
+// kept for checking (or, with discard, only counted: a benchmark's).
 type fakeTransport struct {
-	out    []byte
-	closed bool
+	out     []byte
+	written int
+	discard bool
+	closed  bool
 }
 
 func (t *fakeTransport) Writev(bs [][]byte) error {
 	for _, b := range bs {
-		t.out = append(t.out, b...)
+		t.written += len(b)
+		if !t.discard {
+			t.out = append(t.out, b...)
+		}
 	}
 	return nil
 }
