@@ -33,6 +33,13 @@ type gnetEngine struct {
 	// closed once it is (see OnShutdown).
 	lnfd  int
 	duped chan struct{}
+	// kick wakes OnTick from its idle wait when a loop gets its first
+	// connection (cap 1); idle is that wait's timer (ticker goroutine),
+	// idleWait its length (0: idleTick; tests set it).
+	kick     chan struct{}
+	idle     *time.Timer
+	idleWait time.Duration
+	quit     chan struct{} // closed by stop: the idle wait ends
 }
 
 // gnetTransport writes straight to the socket (see writer_linux.go) and
@@ -160,6 +167,8 @@ func (e *gnetEngine) start(s *Server) (string, error) {
 	e.ready = make(chan error, 1)
 	e.done = make(chan error, 1)
 	e.duped = make(chan struct{})
+	e.kick = make(chan struct{}, 1)
+	e.quit = make(chan struct{})
 	e.lnfd = -1
 	cfg := &s.cfg
 	go func() {
@@ -211,6 +220,9 @@ func (e *gnetEngine) start(s *Server) (string, error) {
 func (e *gnetEngine) stop(ctx context.Context) error {
 	var err error
 	e.once.Do(func() {
+		if e.quit != nil {
+			close(e.quit)
+		}
 		if e.srv.watcher != nil {
 			defer e.srv.watcher.stop()
 		}
@@ -297,6 +309,12 @@ func (e *gnetEngine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		_ = unix.SetsockoptInt(gc.Fd(), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, s.cfg.NotSentLowat)
 	}
 	gc.SetContext(c)
+	if l.ctr.ConnsOpen.Load() == 1 {
+		select { // the loop's first connection: the ticker may be idle
+		case e.kick <- struct{}{}:
+		default:
+		}
+	}
 	return nil, gnet.None
 }
 
@@ -351,7 +369,28 @@ func (e *gnetEngine) OnTick() (time.Duration, gnet.Action) {
 	}
 	e.mu.Unlock()
 	if !active {
-		return idleTick, gnet.None
+		// Wait here rather than in gnet's timer, so that a loop's first
+		// connection (OnOpen kicks) has its timers run from the next
+		// tick, not up to idleTick later: a client's first reliable
+		// message would otherwise wait that long for its delayed ACK.
+		wait := e.idleWait
+		if wait == 0 {
+			wait = idleTick
+		}
+		if e.idle == nil {
+			e.idle = time.NewTimer(wait)
+		} else {
+			e.idle.Reset(wait)
+		}
+		select {
+		case <-e.kick:
+			e.idle.Stop()
+		case <-e.idle.C:
+		case <-e.quit:
+			e.idle.Stop()
+			return idleTick, gnet.None
+		}
+		return 0, gnet.None // look again at once
 	}
 	if e.srv.watcher == nil && e.srv.blockedConns.Load() > 0 {
 		return blockedPoll, gnet.None

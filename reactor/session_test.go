@@ -727,3 +727,30 @@ func TestSessionStorePluggableAndBounded(t *testing.T) {
 		t.Fatal("the kept session was not resumed")
 	}
 }
+
+// A server with no connection lets its ticker wait (idleTick); its first
+// connection wakes it, so that the connection's timers run from the next
+// tick: here a single reliable frame's delayed ACK (SPEC §12.3) arrives
+// although the idle wait is an hour.
+func TestFirstConnectionWakesIdleTicker(t *testing.T) {
+	r := newRecorder()
+	s, err := New(Config{Engine: "gnet", Addr: "127.0.0.1:0", Loops: 1, Handler: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.eng.(*gnetEngine).idleWait = time.Hour
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	for round := range 2 { // the second after the server went idle again
+		c := dial(t, s.Addr())
+		c.Hello(codec.Hello{ClientID: []byte(fmt.Sprint("first-", round))})
+		c.Send(reliable(protocol.LaneNormal, 1, "one"))
+		if ack := nextOf(t, c, protocol.FrameAck); ack.AckLane != protocol.LaneNormal || ack.Cumulative != 1 {
+			t.Fatalf("round %d: ACK lane %d cumulative %d", round, ack.AckLane, ack.Cumulative)
+		}
+		c.Conn.Close()
+		waitFor(t, "idle", 5*time.Second, func() bool { return s.Counters().ConnsOpen.Load() == 0 })
+	}
+}
