@@ -17,8 +17,7 @@ type inbox struct {
 	// not yet done), and their payload bytes.
 	bytes    int
 	msgs     int
-	closed   bool
-	shut     atomic.Bool   // closed, read without the lock
+	closed   atomic.Bool   // no more messages (set under mu; read without it by isClosed)
 	wanted   atomic.Bool   // room is not nil: the reader waits
 	signal   chan struct{} // cap 1: something was pushed, or closed
 	room     chan struct{} // closed when the queue falls under its bound
@@ -39,7 +38,7 @@ func (q *inbox) init(maxMsgs, maxBytes int) {
 // pushMsgs queues messages, in order, with one lock.
 func (q *inbox) pushMsgs(items []inboxItem) {
 	q.mu.Lock()
-	if !q.closed {
+	if !q.closed.Load() {
 		q.items = append(q.items, items...)
 		for _, it := range items {
 			q.msgs++
@@ -71,14 +70,14 @@ func (q *inbox) full() bool { return q.msgs >= q.maxMsgs || q.bytes >= q.maxByte
 func (q *inbox) isFull() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.full() && !q.closed
+	return q.full() && !q.closed.Load()
 }
 
 // waitRoom returns once the queue is under its bound (true), or when stop
 // is closed first (false).
 func (q *inbox) waitRoom(stop <-chan struct{}) bool {
 	q.mu.Lock()
-	if !q.full() || q.closed {
+	if !q.full() || q.closed.Load() {
 		q.mu.Unlock()
 		return true
 	}
@@ -100,8 +99,7 @@ func (q *inbox) waitRoom(stop <-chan struct{}) bool {
 // still run.
 func (q *inbox) close() {
 	q.mu.Lock()
-	q.closed = true
-	q.shut.Store(true)
+	q.closed.Store(true)
 	if q.room != nil {
 		close(q.room)
 		q.room = nil
@@ -124,7 +122,7 @@ func (q *inbox) take(dst []inboxItem) (items []inboxItem, ok bool) {
 			q.mu.Unlock()
 			return items, true
 		}
-		closed := q.closed
+		closed := q.closed.Load()
 		q.mu.Unlock()
 		if closed {
 			return dst[:0], false
@@ -158,4 +156,4 @@ func (q *inbox) roomWanted() bool { return q.wanted.Load() }
 
 // isClosed reports whether close was called: messages are skipped from
 // then on.
-func (q *inbox) isClosed() bool { return q.shut.Load() }
+func (q *inbox) isClosed() bool { return q.closed.Load() }

@@ -401,23 +401,21 @@ func (r *Router) publish(c *reactor.Conn, st *connState, f *codec.Frame) {
 		}
 	}
 	r.stats.Published.Add(1)
+	// Forwarded as published, minus what belongs to the publisher's own
+	// hop: its correlation id and sequence number. A reliable publication
+	// is delivered reliably to each subscriber (numbered per subscriber,
+	// SPEC §6.2, §12).
+	out := codec.Frame{Type: protocol.FramePublish, Flags: f.Flags & (protocol.FlagExpiry | protocol.FlagReliable), Lane: f.Lane,
+		TTL: f.TTL, Name: f.Name, Payload: f.Payload}
 	if len(st.matches) == 1 {
 		// One subscriber: queued as any message (packed with the ones
 		// before it when it is on this loop), no shared buffer.
-		out := codec.Frame{Type: protocol.FramePublish, Flags: f.Flags & (protocol.FlagExpiry | protocol.FlagReliable), Lane: f.Lane,
-			TTL: f.TTL, Name: f.Name, Payload: f.Payload}
 		if err := st.matches[0].SendFrom(c, &out); err != nil {
 			r.stats.Undelivered.Add(1)
 		} else {
 			r.stats.Delivered.Add(1)
 		}
 	} else if len(st.matches) > 0 {
-		// Forwarded as published, minus what belongs to the publisher's
-		// own hop: its correlation id and sequence number.
-		// A reliable publication is delivered reliably to each subscriber
-		// (numbered per subscriber, SPEC §6.2, §12).
-		out := codec.Frame{Type: protocol.FramePublish, Flags: f.Flags & (protocol.FlagExpiry | protocol.FlagReliable), Lane: f.Lane,
-			TTL: f.TTL, Name: f.Name, Payload: f.Payload}
 		sh, err := reactor.NewShared(&out)
 		if err != nil {
 			result(c, f, protocol.CodeInternal)
