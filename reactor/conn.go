@@ -93,9 +93,14 @@ type Conn struct {
 	// and nothing has arrived since, so the previous token still works.
 	tokenUnproven bool
 	inBlocked     bool
-	inDirty       bool          // in loop.dirty: queued to by another connection's callback
-	drrLane       protocol.Lane // the lane the round robin is visiting
-	drrGranted    bool          // it has had its quantum for this visit
+	inDirty       bool // in loop.dirty: queued to by another connection's callback
+	// sessRefused: this connection's session was not kept (past
+	// MaxSessions), so a resume naming it gets a new session instead of
+	// waiting for a detach that will not hand one over. Guarded by the
+	// session store's mutex (set by register, read by beginResumeHeld).
+	sessRefused bool
+	drrLane     protocol.Lane // the lane the round robin is visiting
+	drrGranted  bool          // it has had its quantum for this visit
 	// sess is the session the connection is attached to (or, while
 	// resuming, waiting for). Loop-owned.
 	sess *Session

@@ -67,7 +67,7 @@ func (c *Conn) beginResumeHeld(holder *Conn, id []byte, h *codec.Hello) {
 	st := &c.srv.sessions
 	st.mu.Lock()
 	sess := st.store.Get(string(id))
-	_, refused := st.refused[holder.id]
+	refused := holder.sessRefused
 	if sess == nil && !refused {
 		if prev := st.waiters[string(id)].c; prev != nil && prev != c {
 			prev.Close(protocol.CodeSessionTakenOver)

@@ -212,14 +212,6 @@ func (s *Server) forget(c *Conn) {
 	s.mu.Lock()
 	delete(s.conns, c.id)
 	s.mu.Unlock()
-	if st := &s.sessions; st.nrefused.Load() > 0 {
-		st.mu.Lock()
-		if _, ok := st.refused[c.id]; ok {
-			delete(st.refused, c.id)
-			st.nrefused.Add(-1)
-		}
-		st.mu.Unlock()
-	}
 }
 
 // refusal is the ERROR frame a connection past MaxConns gets.

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ferry-proto/ferry/codec"
@@ -348,13 +347,7 @@ type sessionStore struct {
 	// waiters are connections resuming a session whose connection has
 	// not let go yet, by SessionID (rare: a takeover).
 	waiters map[string]resumeWaiter
-	// refused holds the connections whose session was not kept (past
-	// MaxSessions) and that the server has not forgotten yet: a resume
-	// that finds one of them gets a new session instead of waiting for a
-	// detach that already happened. nrefused is its size, read without mu.
-	refused  map[uint64]struct{}
-	nrefused atomic.Int64
-	boot     [16]byte // random per process: ids never repeat across restarts
+	boot    [16]byte // random per process: ids never repeat across restarts
 }
 
 func (st *sessionStore) init(store SessionStore) {
@@ -363,7 +356,6 @@ func (st *sessionStore) init(store SessionStore) {
 	}
 	st.store = store
 	st.waiters = make(map[string]resumeWaiter)
-	st.refused = make(map[uint64]struct{})
 	_, _ = rand.Read(st.boot[:])
 }
 
@@ -458,8 +450,7 @@ func (s *Server) register(sess *Session) {
 			w.c.wakeResume(&Session{srv: s, gone: true, waiter: w.c})
 		}
 		if sess.conn != nil {
-			st.refused[sess.conn.id] = struct{}{}
-			st.nrefused.Add(1)
+			sess.conn.sessRefused = true
 		}
 		sess.id, sess.expiry = "", 0
 	}
