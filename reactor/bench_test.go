@@ -34,11 +34,12 @@ func (echoHandler) OnHello(*Conn, *codec.Hello) (string, protocol.ErrorCode) {
 func (echoHandler) OnOpen(*Conn)                      {}
 func (echoHandler) OnClose(*Conn, protocol.ErrorCode) {}
 func (echoHandler) OnMessage(c *Conn, f *codec.Frame) {
-	if f.Type == protocol.FrameData {
-		r := codec.Frame{Type: protocol.FrameData, Lane: f.Lane, Route: f.Route, Corr: f.Corr, Payload: f.Payload}
-		if f.Corr != 0 {
-			r.Flags = protocol.FlagResponse
-		}
+	switch {
+	case f.Type != protocol.FrameData || f.Flags.Has(protocol.FlagResponse):
+	case f.Corr != 0:
+		_ = c.ReplyOnLoop(f, f.Payload)
+	default:
+		r := codec.Frame{Type: protocol.FrameData, Lane: f.Lane, Route: f.Route, Payload: f.Payload}
 		_ = c.SendOnLoop(&r)
 	}
 }

@@ -186,6 +186,7 @@ func (c *Conn) onData(b []byte) int {
 	// The frame lives in the loop's scratch: handlers take its address,
 	// and a local would escape to the heap once per frame.
 	f := &c.loop.frame
+	var t inTally
 	for c.state != stateClosed {
 		var n int
 		var err error
@@ -194,13 +195,15 @@ func (c *Conn) onData(b []byte) int {
 			break
 		}
 		if err != nil {
+			t.settle(c.ctr)
 			c.closeWith(codec.CodeOf(err), err.Error())
 			return len(b)
 		}
 		consumed += n
-		c.ctr.FramesIn[f.Type].Add(1)
-		c.handleFrame(f, now)
+		t.frame(c.ctr, f.Type)
+		c.handleFrame(f, now, &t)
 	}
+	t.settle(c.ctr)
 	*f = codec.Frame{}
 	if c.state == stateClosed {
 		return len(b)
@@ -211,7 +214,45 @@ func (c *Conn) onData(b []byte) int {
 	return consumed
 }
 
-func (c *Conn) handleFrame(f *codec.Frame, now int64) {
+// inTally counts the frames and messages one onData receives, added to
+// the counters in runs (of one frame type, of one lane) rather than once
+// per frame: a read of many requests costs one atomic add for each.
+type inTally struct {
+	typ          protocol.FrameType
+	lane         protocol.Lane
+	frames, msgs uint64
+}
+
+func (t *inTally) frame(ctr *Counters, typ protocol.FrameType) {
+	if typ != t.typ && t.frames > 0 {
+		ctr.FramesIn[t.typ].Add(t.frames)
+		t.frames = 0
+	}
+	t.typ = typ
+	t.frames++
+}
+
+func (t *inTally) message(ctr *Counters, lane protocol.Lane) {
+	if lane != t.lane && t.msgs > 0 {
+		ctr.MessagesIn[t.lane].Add(t.msgs)
+		t.msgs = 0
+	}
+	t.lane = lane
+	t.msgs++
+}
+
+func (t *inTally) settle(ctr *Counters) {
+	if t.frames > 0 {
+		ctr.FramesIn[t.typ].Add(t.frames)
+		t.frames = 0
+	}
+	if t.msgs > 0 {
+		ctr.MessagesIn[t.lane].Add(t.msgs)
+		t.msgs = 0
+	}
+}
+
+func (c *Conn) handleFrame(f *codec.Frame, now int64, t *inTally) {
 	if c.state == stateHandshake {
 		if f.Type != protocol.FrameHello {
 			// SPEC §5.5: the first frame is HELLO.
@@ -272,7 +313,7 @@ func (c *Conn) handleFrame(f *codec.Frame, now int64) {
 			done = false
 		}
 		if done {
-			c.ctr.MessagesIn[f.Lane].Add(1)
+			t.message(c.ctr, f.Lane)
 			f.Payload = msg
 			c.srv.cfg.Handler.OnMessage(c, f)
 		} else if c.reasm != nil {
@@ -281,7 +322,7 @@ func (c *Conn) handleFrame(f *codec.Frame, now int64) {
 			}
 		}
 	case protocol.FrameBatch:
-		c.handleBatch(f, now)
+		c.handleBatch(f, now, t)
 	case protocol.FrameAck:
 		c.onAck(f, now)
 	case protocol.FrameConfirm:
@@ -300,7 +341,7 @@ func (c *Conn) handleFrame(f *codec.Frame, now int64) {
 	}
 }
 
-func (c *Conn) handleBatch(f *codec.Frame, now int64) {
+func (c *Conn) handleBatch(f *codec.Frame, now int64, t *inTally) {
 	inner := f.Payload
 	if f.Flags.Has(protocol.FlagCompressed) {
 		var err error
@@ -325,8 +366,8 @@ func (c *Conn) handleBatch(f *codec.Frame, now int64) {
 		if !ok {
 			break
 		}
-		c.ctr.FramesIn[g.Type].Add(1)
-		c.handleFrame(g, now)
+		t.frame(c.ctr, g.Type)
+		c.handleFrame(g, now, t)
 	}
 	*g = codec.Frame{}
 	if cap(c.loop.batchBuf) > 256<<10 {
@@ -581,7 +622,7 @@ func (c *Conn) onClosed() {
 		q := &c.lanes[l]
 		for !q.empty() {
 			it := q.pop()
-			c.ctr.Queued[it.lane].Add(-int64(it.remaining()))
+			c.ctr.Queued[it.lane].Add(-it.gauged())
 			c.drop(it, DropClosed)
 		}
 	}

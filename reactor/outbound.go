@@ -50,6 +50,33 @@ type outItem struct {
 	// tries is how many times the message was delivered before (APP_ACK
 	// redeliveries).
 	tries uint8
+	// ungauged is how many of its bytes, packed into it on the loop, the
+	// lane gauge (Counters.Queued) does not count yet: packOnLoop adds
+	// them when the item stops being its lane's tail or the flush leaves
+	// it queued, so that a reply packed and written in one callback costs
+	// no atomic add for the gauge.
+	ungauged int32
+}
+
+// gauged is how much of the item the lane gauge counts.
+func (it *outItem) gauged() int64 { return int64(it.remaining()) - int64(it.ungauged) }
+
+// gauge adds what the lane gauge lacks of the tail item of each lane.
+func (c *Conn) gauge() {
+	for l := range c.laneSlice() {
+		if q := &c.lanes[l]; !q.empty() {
+			c.gaugeTail(q)
+		}
+	}
+}
+
+// gaugeTail adds what the lane gauge lacks of the tail item of q, which is
+// not empty.
+func (c *Conn) gaugeTail(q *laneQueue) {
+	if tail := &q.items[len(q.items)-1]; tail.ungauged != 0 {
+		c.ctr.Queued[tail.lane].Add(int64(tail.ungauged))
+		tail.ungauged = 0
+	}
 }
 
 // release gives up the item's hold on its bytes.
@@ -174,7 +201,7 @@ func (c *Conn) wakeLoop() {
 // wake-up, and the frames go out when the callback returns. Calling it from
 // any other goroutine, or for another connection, corrupts state.
 func (c *Conn) SendOnLoop(f *codec.Frame) error {
-	if c.packOnLoop(f) {
+	if c.packOnLoop(f, false) {
 		return nil
 	}
 	it, err := c.prepare(f)
@@ -186,6 +213,18 @@ func (c *Conn) SendOnLoop(f *codec.Frame) error {
 	}
 	c.enqueue(it)
 	return nil
+}
+
+// ReplyOnLoop answers req, the request whose callback is running on this
+// connection (DATA with a correlation id), with payload: SendOnLoop of the
+// RESPONSE on req's lane, with the same route and correlation id, without
+// checking again the fields it takes from req (the decoder did).
+func (c *Conn) ReplyOnLoop(req *codec.Frame, payload []byte) error {
+	f := codec.Frame{Type: protocol.FrameData, Flags: protocol.FlagResponse, Lane: req.Lane, Route: req.Route, Corr: req.Corr, Payload: payload}
+	if req.Type == protocol.FrameData && req.Corr != 0 && c.packOnLoop(&f, true) {
+		return nil
+	}
+	return c.SendOnLoop(&f)
 }
 
 // SendFrom is Send for a handler running in the callback of from (the
@@ -247,40 +286,53 @@ func (c *Conn) enqueue(it outItem) {
 }
 
 // packLimit is the most bytes of small frames packed into one queued
-// buffer: well under a fragment, so packing never coarsens the lanes'
-// round robin by more than a fragment would.
-const packLimit = 8 << 10
+// buffer: a default fragment's worth, so packing never coarsens the lanes'
+// round robin by more than fragmenting does.
+const packLimit = protocol.DefaultFragmentSize
 
-// packOnLoop appends f, encoded, to the buffer of the last item of its
-// lane when that item holds small frames of the same kind and has room, so
-// a burst of replies costs one pooled buffer and one iovec instead of one
-// per message. It reports false when f must take the ordinary path.
-func (c *Conn) packOnLoop(f *codec.Frame) bool {
+// packOnLoop queues f when it is a small plain message (no reliability,
+// expiry, compression or fragmentation) and the backlog is under the high
+// watermark, encoding it into the buffer of the last item of its lane when
+// that item holds small frames of the same kind and has room, and into a
+// new pooled buffer otherwise: a burst of replies costs one buffer and one
+// iovec per packLimit bytes, and none of the ordinary path's steps. It
+// reports false when f must take the ordinary path, which also gives any
+// error. checked says f's fields are known good (ReplyOnLoop).
+func (c *Conn) packOnLoop(f *codec.Frame, checked bool) bool {
 	if c.state == stateClosed || f.Lane < protocol.LaneInteractive || !f.Lane.Valid() || (f.Type != protocol.FrameData && f.Type != protocol.FramePublish && f.Type != protocol.FrameDirect) ||
-		f.Flags&(protocol.FlagReliable|protocol.FlagExpiry) != 0 {
+		f.Flags&(protocol.FlagReliable|protocol.FlagExpiry|protocol.FlagFragment) != 0 ||
+		(c.compress && len(f.Payload) >= codec.MinCompressSize) {
 		return false
 	}
-	q := c.lane(c.queueOf(f.Lane))
-	if q.empty() {
-		return false
+	v := c.neg.Load() // see packNeg
+	if v == 0 || len(f.Payload) > int(v&(1<<25-1)) || len(f.Payload) > int(v>>25&(1<<31-1)) {
+		return false // before the handshake, to be fragmented, or over the peer's maximum
 	}
-	tail := &q.items[len(q.items)-1]
-	droppable := f.Lane == protocol.LaneBulk && !f.Flags.Has(protocol.FlagReliable)
-	if tail.frag != nil || tail.shared != nil || tail.typ != f.Type || tail.lane != f.Lane || tail.bulkDroppable != droppable ||
-		(c.compress && len(f.Payload) >= codec.MinCompressSize) || len(f.Payload) > c.fragSizeShared() {
+	// checkFrame's other checks: f is plain, and its payload is at most a
+	// fragment, far under the hard frame limit.
+	if !checked && f.Check(protocol.HardMaxFrameSize) != nil {
 		return false
 	}
 	n := f.Len()
-	if len(tail.buf.B)+n > packLimit || c.checkFrame(f) != nil {
-		return false
-	}
-	backlog := c.queued.Load() + c.engineBuf.Load()
-	if backlog+int64(n) > int64(c.srv.cfg.HighWatermark) {
+	if c.queued.Load()+c.engineBuf.Load()+int64(n) > int64(c.srv.cfg.HighWatermark) {
 		return false // the ordinary path applies the watermarks and the cap
 	}
+	q := c.lane(c.queueOf(f.Lane))
+	droppable := f.Lane == protocol.LaneBulk
+	if k := len(q.items); k > q.head {
+		if tail := &q.items[k-1]; packable(tail, f, droppable) && len(tail.buf.B)+n <= packLimit {
+			tail.buf.B = f.Append(tail.buf.B)
+			tail.msgs++
+			tail.ungauged += int32(n)
+			c.queued.Add(int64(n))
+			return true
+		}
+		c.gaugeTail(q)
+	}
+	b := codec.GetBuffer()
+	b.B = f.Append(b.B[:0])
+	q.push(outItem{buf: b, lane: f.Lane, typ: f.Type, msgs: 1, bulkDroppable: droppable})
 	c.queued.Add(int64(n))
-	tail.buf.B = f.Append(tail.buf.B)
-	tail.msgs++
 	c.ctr.Queued[f.Lane].Add(int64(n))
 	return true
 }
@@ -289,9 +341,13 @@ func (c *Conn) packOnLoop(f *codec.Frame) bool {
 // send queue's lock; larger ones are encoded outside it.
 const packSmall = 1 << 10
 
-// packable reports whether f may join the frames packed in tail.
+// packable reports whether f, a plain message, may join the frames packed
+// in tail: tail must be plain too (a reliable buffer is numbered, kept and
+// replayed whole, an expiring one dropped whole, and a shared one is not
+// ours to write to).
 func packable(tail *outItem, f *codec.Frame, droppable bool) bool {
-	return tail.frag == nil && tail.shared == nil && tail.typ == f.Type && tail.lane == f.Lane && tail.bulkDroppable == droppable
+	return tail.frag == nil && tail.shared == nil && !tail.rel && !tail.replay && tail.expires == 0 &&
+		tail.typ == f.Type && tail.lane == f.Lane && tail.bulkDroppable == droppable
 }
 
 // sendPacked is Send for a small message: it encodes f straight into the
@@ -556,6 +612,7 @@ func (c *Conn) flush() {
 	}
 	buffered := c.tr.Buffered()
 	c.engineBuf.Store(int64(buffered))
+	c.gauge() // what stays queued, held back by the window too
 	if c.hasQueued() {
 		// Retried at the loop's tick, which also watches for stalls.
 		c.loop.block(c)
@@ -586,9 +643,8 @@ func (c *Conn) laneReady(q *laneQueue) bool {
 
 // expire drops the head of q, whose TTL ran out before it was sent.
 func (c *Conn) expire(q *laneQueue, it *outItem) {
-	n := int64(it.remaining())
-	c.queued.Add(-n)
-	c.ctr.Queued[it.lane].Add(-n)
+	c.queued.Add(-int64(it.remaining()))
+	c.ctr.Queued[it.lane].Add(-it.gauged())
 	c.drop(it, DropExpired)
 	*it = outItem{}
 	q.pop()
@@ -733,7 +789,7 @@ func (c *Conn) appendNext(iov [][]byte, it *outItem, lane protocol.Lane, now int
 			l.release = append(l.release, *it)
 		}
 		c.queued.Add(-int64(n))
-		ctr.Queued[it.lane].Add(-int64(n))
+		ctr.Queued[it.lane].Add(-int64(n - int(it.ungauged)))
 		ctr.MessagesOut[it.lane].Add(uint64(it.msgs))
 		ctr.FramesOut[it.typ].Add(uint64(it.msgs))
 		*it = outItem{}

@@ -373,8 +373,9 @@ func (c *Conn) detach(pending []outItem) {
 		q := &c.lanes[l]
 		for !q.empty() {
 			it := q.pop()
-			c.ctr.Queued[it.lane].Add(-int64(it.remaining()))
+			c.ctr.Queued[it.lane].Add(-it.gauged())
 			c.queued.Add(-int64(it.remaining()))
+			it.ungauged = 0
 			c.park(&parked, *it)
 			*it = outItem{}
 		}

@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"encoding/binary"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -79,5 +80,58 @@ func TestSendFrom(t *testing.T) {
 				return viaSendFrom
 			})
 		})
+	}
+}
+
+// mixer answers each request with a reliable message and then a plain one
+// on the same lane, both on the loop (route viaSendFrom) or both with Send.
+type mixer struct{ *testHandler }
+
+func (h mixer) OnMessage(c *Conn, f *codec.Frame) {
+	send := c.SendOnLoop
+	if f.Route == viaSend {
+		send = c.Send
+	}
+	for _, out := range []codec.Frame{
+		{Type: protocol.FrameData, Flags: protocol.FlagReliable, Lane: protocol.LaneNormal, Route: 1, Payload: []byte("R")},
+		{Type: protocol.FrameData, Lane: protocol.LaneNormal, Route: 1, Payload: []byte("U")},
+	} {
+		if err := send(&out); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// A plain message is never packed into the buffer of a reliable one: that
+// buffer is kept until acknowledged and sent again whole on resume, which
+// would deliver the plain message twice.
+func TestPlainNotPackedIntoReliable(t *testing.T) {
+	for _, eng := range engines {
+		for _, route := range []uint32{viaSendFrom, viaSend} {
+			t.Run(fmt.Sprint(eng, "/route", route), func(t *testing.T) {
+				s, _ := startServer(t, eng, Config{Handler: mixer{newTestHandler()}})
+				c := dial(t, s.Addr())
+				w := c.Hello(codec.Hello{ClientID: []byte("mix")})
+				c.Send(codec.Frame{Type: protocol.FrameData, Lane: protocol.LaneNormal, Route: route})
+				for _, want := range []string{"R", "U"} {
+					f := nextOf(t, c, protocol.FrameData)
+					if string(f.Payload) != want || f.Flags.Has(protocol.FlagReliable) != (want == "R") {
+						t.Fatalf("got %q flags %s, want %s", f.Payload, f.Flags, want)
+					}
+				}
+				c.Conn.Close() // R unacknowledged: the session keeps it
+				c2 := dial(t, s.Addr())
+				if w2 := c2.Hello(resumeHello(w, [3]uint64{})); !w2.SessionPresent {
+					t.Fatal("not resumed")
+				}
+				f := nextOf(t, c2, protocol.FrameData)
+				if string(f.Payload) != "R" || f.Seq != 1 {
+					t.Fatalf("replayed %q seq %d, want R seq 1", f.Payload, f.Seq)
+				}
+				if !stillOpenNoData(t, c2) {
+					t.Fatal("the plain message came again with the replay")
+				}
+			})
+		}
 	}
 }

@@ -47,9 +47,7 @@ func (c *Context) Reply(payload []byte) error {
 		return nil
 	}
 	c.replied = true
-	f := codec.Frame{Type: protocol.FrameData, Flags: protocol.FlagResponse, Lane: c.frame.Lane,
-		Route: c.frame.Route, Corr: c.frame.Corr, Payload: payload}
-	return c.conn.SendOnLoop(&f)
+	return c.conn.ReplyOnLoop(c.frame, payload)
 }
 
 // Fail answers the request with a RESULT carrying code (a request-scope

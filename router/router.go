@@ -71,8 +71,11 @@ type Options struct {
 
 // Router dispatches a server's messages. It implements reactor.Handler.
 type Router struct {
-	opts     Options
-	routes   map[uint32]*route
+	opts   Options
+	routes map[uint32]*route
+	// low holds the routes numbered below len(low) too: an array index
+	// instead of a map lookup per request for the usual small numbers.
+	low      [64]*route
 	mws      []Middleware
 	subs     *topic.Trie[*reactor.Conn]
 	registry registry
@@ -147,7 +150,19 @@ func (r *Router) Handle(routeID uint32, name string, h HandlerFunc) {
 	for i := len(r.mws) - 1; i >= 0; i-- {
 		h = r.mws[i](h)
 	}
-	r.routes[routeID] = &route{name: name, h: h}
+	rt := &route{name: name, h: h}
+	r.routes[routeID] = rt
+	if routeID < uint32(len(r.low)) {
+		r.low[routeID] = rt
+	}
+}
+
+// route returns the handler registered for id, or nil.
+func (r *Router) route(id uint32) *route {
+	if id < uint32(len(r.low)) {
+		return r.low[id]
+	}
+	return r.routes[id]
 }
 
 // RouteName returns the name a route was registered with.
@@ -303,7 +318,7 @@ func (r *Router) OnMessage(c *reactor.Conn, f *codec.Frame) {
 }
 
 func (r *Router) dispatch(c *reactor.Conn, st *connState, f *codec.Frame) {
-	rt := r.routes[f.Route]
+	rt := r.route(f.Route)
 	if rt == nil {
 		r.stats.NoRoute.Add(1)
 		result(c, f, protocol.CodeNoSuchRoute)
