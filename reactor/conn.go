@@ -177,8 +177,10 @@ func (c *Conn) Compression() bool { return c.compress }
 // onData handles the bytes that arrived: it decodes every complete frame,
 // leaves a partial one, and returns how many bytes it consumed. Runs on the
 // loop; b is valid only during the call.
-func (c *Conn) onData(b []byte) int {
-	now := c.loop.now()
+func (c *Conn) onData(b []byte) int { return c.onDataAt(b, c.loop.now()) }
+
+// onDataAt is onData at time now on the loop clock.
+func (c *Conn) onDataAt(b []byte, now int64) int {
 	c.loop.seen = now
 	c.lastRecv = now // SPEC §7.1: any received byte counts as liveness
 	c.ctr.BytesIn.Add(uint64(len(b)))

@@ -326,17 +326,18 @@ func (e *gnetEngine) OnTraffic(gc gnet.Conn) gnet.Action {
 	if c.wakeQueued.Load() || c.closeReq.Load() != 0 || c.pendingGoAway.Load() {
 		c.onWake()
 	}
+	now := c.loop.now() // one clock read for the reads and the writes
 	if n := gc.InboundBuffered(); n > 0 && c.state != stateClosed {
 		buf, err := gc.Peek(n)
 		if err == nil {
 			// gnet's Discard(n <= 0) discards everything: a partial
 			// frame must stay, so discard only what was consumed.
-			if used := c.onData(buf); used > 0 {
+			if used := c.onDataAt(buf, now); used > 0 {
 				_, _ = gc.Discard(used)
 			}
 		}
 	}
-	c.flush()
+	c.flushAt(now)
 	c.loop.flushDirty()
 	c.loop.yield()
 	return gnet.None

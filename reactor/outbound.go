@@ -220,7 +220,10 @@ func (c *Conn) SendOnLoop(f *codec.Frame) error {
 // RESPONSE on req's lane, with the same route and correlation id, without
 // checking again the fields it takes from req (the decoder did).
 func (c *Conn) ReplyOnLoop(req *codec.Frame, payload []byte) error {
-	f := codec.Frame{Type: protocol.FrameData, Flags: protocol.FlagResponse, Lane: req.Lane, Route: req.Route, Corr: req.Corr, Payload: payload}
+	// Field by field: a composite literal is built aside and copied.
+	var f codec.Frame
+	f.Type, f.Flags, f.Lane = protocol.FrameData, protocol.FlagResponse, req.Lane
+	f.Route, f.Corr, f.Payload = req.Route, req.Corr, payload
 	if req.Type == protocol.FrameData && req.Corr != 0 && c.packOnLoop(&f, true) {
 		return nil
 	}
@@ -597,12 +600,17 @@ const maxFlushRounds = 8
 // the socket refused, so that priority is decided here: an urgent message
 // waits behind at most that much plus the kernel's shallow unsent queue,
 // and, the budget being shared by weight, no lane starves. Runs on the loop.
-func (c *Conn) flush() {
+func (c *Conn) flush() { c.flushAt(c.loop.now()) }
+
+// flushAt is flush at time now on the loop clock, read before: at the end
+// of a callback, the time the callback began (what it handled took no
+// longer than a handler on the loop may).
+func (c *Conn) flushAt(now int64) {
 	if c.state == stateClosed || c.tr.Flush() != nil {
 		return
 	}
 	for range maxFlushRounds {
-		wrote, held := c.flushOnce()
+		wrote, held := c.flushOnce(now)
 		if !wrote || held || c.state == stateClosed || !c.hasQueued() {
 			break
 		}
@@ -664,7 +672,7 @@ func (c *Conn) hasQueued() bool {
 
 // flushOnce builds one writev and writes it. It reports whether it wrote
 // anything and whether lanes 2-3 were held back by the engine buffer.
-func (c *Conn) flushOnce() (wrote, held bool) {
+func (c *Conn) flushOnce(now int64) (wrote, held bool) {
 	if c.state == stateClosed {
 		return false, false
 	}
@@ -679,7 +687,6 @@ func (c *Conn) flushOnce() (wrote, held bool) {
 	// grants it its quantum, and it sends while its head fits. A visit cut
 	// short by the budget resumes in the next flush, so that the shares
 	// hold across flushes whatever the budget.
-	now := l.now()
 	budget := c.srv.cfg.EngineBuffer - c.tr.Buffered()
 	for c.hasLaneData() && len(iov) < maxIov-2 {
 		if budget <= 0 {
@@ -743,8 +750,9 @@ func (c *Conn) flushOnce() (wrote, held bool) {
 		if err != nil {
 			return false, held
 		}
-		// The time the write began: read after it, a fake clock moved by a
-		// test that has already seen these bytes would be read instead.
+		// A time read before the write: read after it, a fake clock moved
+		// by a test that has already seen these bytes would be read
+		// instead.
 		c.lastSend = now
 		c.ctr.BytesOut.Add(uint64(written))
 		return true, held
