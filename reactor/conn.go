@@ -624,7 +624,7 @@ func (c *Conn) onClosed() {
 		q := &c.lanes[l]
 		for !q.empty() {
 			it := q.pop()
-			c.ctr.Queued[it.lane].Add(-it.gauged())
+			c.ctr.Queued[it.lane].Add(-it.settled())
 			c.drop(it, DropClosed)
 		}
 	}

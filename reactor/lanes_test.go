@@ -264,3 +264,60 @@ func TestQueuedGauge(t *testing.T) {
 		})
 	}
 }
+
+// A handler sending on the loop to a peer that does not read: replies are
+// packed up to the high watermark, the ordinary path takes over there, and
+// the cap closes the connection with SLOW_CONSUMER; what was queued never
+// passes the cap by more than the bytes packed in the callback and not yet
+// counted (at most packLimit per lane).
+func TestSlowConsumerOnLoop(t *testing.T) {
+	for _, eng := range engines {
+		t.Run(eng, func(t *testing.T) {
+			const capBytes = 2 << 20
+			h := newTestHandler()
+			payload := make([]byte, 1000)
+			type outcome struct {
+				sent      int
+				err       error
+				maxQueued int64
+			}
+			done := make(chan outcome, 1)
+			h.onMsg = func(c *Conn, f *codec.Frame) {
+				var o outcome
+				for o.sent = 0; o.sent < 10*capBytes/len(payload); o.sent++ {
+					m := codec.Frame{Type: protocol.FrameData, Lane: protocol.Lane(1 + o.sent%2), Route: 1, Payload: payload}
+					if o.err = c.SendOnLoop(&m); o.err != nil {
+						break
+					}
+					// What is queued: what others see, and what the
+					// loop has packed and not yet counted.
+					q := c.Queued()
+					for l := range c.laneSlice() {
+						if lq := &c.lanes[l]; !lq.empty() {
+							q += int64(lq.items[len(lq.items)-1].unsettled)
+						}
+					}
+					o.maxQueued = max(o.maxQueued, q)
+				}
+				done <- o
+			}
+			_, _, c, _ := openConn(t, eng, Config{Handler: h, MaxOutboundBytes: capBytes, HighWatermark: 512 << 10, LowWatermark: 128 << 10})
+			c.Send(codec.Frame{Type: protocol.FrameData, Lane: 1, Route: 99})
+			o := <-done
+			if o.err != ErrSlowConsumer {
+				t.Fatalf("after %d sends: %v, want ErrSlowConsumer", o.sent, o.err)
+			}
+			if limit := int64(capBytes + 3*packLimit); o.maxQueued > limit {
+				t.Fatalf("%d bytes queued, cap %d (+ %d not yet counted)", o.maxQueued, capBytes, 3*packLimit)
+			}
+			select {
+			case code := <-h.closed:
+				if code != protocol.CodeSlowConsumer {
+					t.Fatalf("closed with %s", code)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("connection not closed")
+			}
+		})
+	}
+}

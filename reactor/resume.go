@@ -373,9 +373,10 @@ func (c *Conn) detach(pending []outItem) {
 		q := &c.lanes[l]
 		for !q.empty() {
 			it := q.pop()
-			c.ctr.Queued[it.lane].Add(-it.gauged())
-			c.queued.Add(-int64(it.remaining()))
-			it.ungauged = 0
+			n := it.settled()
+			c.ctr.Queued[it.lane].Add(-n)
+			c.queued.Add(-n)
+			it.unsettled = 0
 			c.park(&parked, *it)
 			*it = outItem{}
 		}
