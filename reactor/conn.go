@@ -220,37 +220,42 @@ func (c *Conn) onDataAt(b []byte, now int64) int {
 // the counters in runs (of one frame type, of one lane) rather than once
 // per frame: a read of many requests costs one atomic add for each.
 type inTally struct {
-	typ          protocol.FrameType
-	lane         protocol.Lane
-	frames, msgs uint64
+	frames, msgs tallyRun // by frame type, by lane
 }
 
 func (t *inTally) frame(ctr *Counters, typ protocol.FrameType) {
-	if typ != t.typ && t.frames > 0 {
-		ctr.FramesIn[t.typ].Add(t.frames)
-		t.frames = 0
-	}
-	t.typ = typ
-	t.frames++
+	t.frames.add(ctr.FramesIn[:], uint8(typ))
 }
 
 func (t *inTally) message(ctr *Counters, lane protocol.Lane) {
-	if lane != t.lane && t.msgs > 0 {
-		ctr.MessagesIn[t.lane].Add(t.msgs)
-		t.msgs = 0
-	}
-	t.lane = lane
-	t.msgs++
+	t.msgs.add(ctr.MessagesIn[:], uint8(lane))
 }
 
 func (t *inTally) settle(ctr *Counters) {
-	if t.frames > 0 {
-		ctr.FramesIn[t.typ].Add(t.frames)
-		t.frames = 0
+	t.frames.settle(ctr.FramesIn[:])
+	t.msgs.settle(ctr.MessagesIn[:])
+}
+
+// tallyRun counts a run of events with one key, added to counts[key] when
+// the key changes and when the run is settled.
+type tallyRun struct {
+	key uint8
+	n   uint64
+}
+
+func (r *tallyRun) add(counts []atomic.Uint64, key uint8) {
+	if key != r.key && r.n > 0 {
+		counts[r.key].Add(r.n)
+		r.n = 0
 	}
-	if t.msgs > 0 {
-		ctr.MessagesIn[t.lane].Add(t.msgs)
-		t.msgs = 0
+	r.key = key
+	r.n++
+}
+
+func (r *tallyRun) settle(counts []atomic.Uint64) {
+	if r.n > 0 {
+		counts[r.key].Add(r.n)
+		r.n = 0
 	}
 }
 

@@ -68,6 +68,19 @@ func (h *testHandler) OnClose(c *Conn, code protocol.ErrorCode) {
 	}
 }
 
+// expectClosed waits for the server to close a connection, with code.
+func (h *testHandler) expectClosed(t testing.TB, code protocol.ErrorCode) {
+	t.Helper()
+	select {
+	case got := <-h.closed:
+		if got != code {
+			t.Fatalf("closed with %s, want %s", got, code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("connection not closed")
+	}
+}
+
 var engines = []string{"gnet", "netpoll"}
 
 func startServer(t testing.TB, engine string, cfg Config) (*Server, *testHandler) {

@@ -205,14 +205,7 @@ func TestSlowConsumer(t *testing.T) {
 			if dropped == 0 || s.Counters().Drops[DropQueueFull].Load() != uint64(dropped) {
 				t.Fatalf("dropped %d lane-3 messages, counter says %d", dropped, s.Counters().Drops[DropQueueFull].Load())
 			}
-			select {
-			case code := <-h.closed:
-				if code != protocol.CodeSlowConsumer {
-					t.Fatalf("closed with %s", code)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("connection not closed")
-			}
+			h.expectClosed(t, protocol.CodeSlowConsumer)
 			_ = c
 			if err := sc.Send(&codec.Frame{Type: protocol.FrameData, Lane: 1, Payload: payload}); err != ErrClosed {
 				t.Fatalf("send after close: %v", err)
@@ -310,14 +303,7 @@ func TestSlowConsumerOnLoop(t *testing.T) {
 			if limit := int64(capBytes + 3*packLimit); o.maxQueued > limit {
 				t.Fatalf("%d bytes queued, cap %d (+ %d not yet counted)", o.maxQueued, capBytes, 3*packLimit)
 			}
-			select {
-			case code := <-h.closed:
-				if code != protocol.CodeSlowConsumer {
-					t.Fatalf("closed with %s", code)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("connection not closed")
-			}
+			h.expectClosed(t, protocol.CodeSlowConsumer)
 		})
 	}
 }
