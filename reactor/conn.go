@@ -210,7 +210,9 @@ func (c *Conn) onDataAt(b []byte, now int64) int {
 	if c.state == stateClosed {
 		return len(b)
 	}
-	if c.sess != nil && c.sess.d != nil {
+	// A connection still waiting to resume its session (c.resuming) does
+	// not own it yet: the connection it takes over may be using it.
+	if c.sess != nil && !c.resuming && c.sess.d != nil {
 		c.schedule() // an ACK may be owed
 	}
 	return consumed
