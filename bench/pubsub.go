@@ -35,6 +35,29 @@ type psSlot struct {
 	sent      atomic.Int64 // stamp, nanoseconds since the run's epoch
 }
 
+// AwaitSlot waits while remaining, the subscribers a slot's previous
+// message has yet to reach, is above zero (a receiver that brings a slot
+// to zero signals freed), for at most stall: a subscriber that lost the
+// message must not stop the publisher. It reads the clock only when it has
+// to wait, and reports false when ctx ended. The nats-pubsub peer
+// (cmd/ferry-peers) paces its publisher with it too.
+func AwaitSlot(ctx context.Context, remaining *atomic.Int64, freed <-chan struct{}, poll *time.Timer, stall time.Duration) bool {
+	if remaining.Load() <= 0 {
+		return true
+	}
+	giveUp := time.Now().Add(stall)
+	for remaining.Load() > 0 && time.Now().Before(giveUp) {
+		poll.Reset(5 * time.Millisecond)
+		select {
+		case <-freed:
+		case <-poll.C:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
 // order checks the sequence numbers one receiver sees. Owned by the
 // receiver's callback goroutine; read after the client closed.
 type order struct {
@@ -119,18 +142,8 @@ publishing:
 		}
 		seq++
 		sl := &ring[seq%uint64(len(ring))]
-		// Wait for the slot's previous message to reach every subscriber.
-		if sl.remaining.Load() > 0 {
-			giveUp := time.Now().Add(stallTimeout)
-			for sl.remaining.Load() > 0 && time.Now().Before(giveUp) {
-				poll.Reset(5 * time.Millisecond)
-				select {
-				case <-freed:
-				case <-poll.C:
-				case <-tctx.Done():
-					break publishing
-				}
-			}
+		if !AwaitSlot(tctx, &sl.remaining, freed, poll, stallTimeout) {
+			break publishing
 		}
 		stamp := r.now()
 		if p.open {

@@ -14,6 +14,8 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/nats-io/nats.go"
+
+	"github.com/ferry-proto/ferry/bench"
 )
 
 // natsConfig is one nats-pubsub run: ferry-bench's pubsub scenario, with
@@ -216,19 +218,10 @@ publishing:
 	for tctx.Err() == nil {
 		seq++
 		sl := &ring[seq%uint64(len(ring))]
-		// Wait for the slot's previous message to reach every subscriber
-		// (the clock is read only when it has to wait, as in ferry-bench).
-		if sl.remaining.Load() > 0 {
-			giveUp := time.Now().Add(stallTimeout)
-			for sl.remaining.Load() > 0 && time.Now().Before(giveUp) {
-				poll.Reset(5 * time.Millisecond)
-				select {
-				case <-freed:
-				case <-poll.C:
-				case <-tctx.Done():
-					break publishing
-				}
-			}
+		// Wait for the slot's previous message to reach every subscriber,
+		// as ferry-bench does.
+		if !bench.AwaitSlot(tctx, &sl.remaining, freed, poll, stallTimeout) {
+			break publishing
 		}
 		sl.seq.Store(0)
 		sl.remaining.Store(int64(cfg.Conns))
