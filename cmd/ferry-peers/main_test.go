@@ -14,6 +14,7 @@ import (
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
+	"github.com/ferry-proto/ferry/bench"
 	"github.com/ferry-proto/ferry/client"
 )
 
@@ -106,7 +107,7 @@ func TestUsage(t *testing.T) {
 
 func TestReport(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name string, r benchResult) string {
+	write := func(name string, r bench.Result) string {
 		p := filepath.Join(dir, name)
 		b, err := json.Marshal(r)
 		if err != nil {
@@ -117,10 +118,10 @@ func TestReport(t *testing.T) {
 		}
 		return p
 	}
-	ferry := write("f.json", benchResult{Scenario: "pubsub", Connections: 2, Size: 16, DurationS: 10, Loop: "closed",
-		Msgs: 3_000_000, MsgsPerSec: 300_000, percentiles: percentiles{P50ms: 1.5, P99ms: 4, P999ms: 9, MaxMs: 12}})
-	nats := write("n.json", benchResult{Scenario: "pubsub", Msgs: 4_000_000, MsgsPerSec: 400_000})
-	idle := write("i.json", benchResult{Scenario: "idle", Connections: 18000, ConnectS: 2, ConnectsPerSec: 9000, BytesPerConn: 900})
+	ferry := write("f.json", bench.Result{Scenario: "pubsub", Connections: 2, Size: 16, DurationS: 10, Loop: "closed",
+		Msgs: 3_000_000, MsgsPerSec: 300_000, Percentiles: bench.Percentiles{P50ms: 1.5, P99ms: 4, P999ms: 9, MaxMs: 12}})
+	nats := write("n.json", bench.Result{Scenario: "pubsub", Msgs: 4_000_000, MsgsPerSec: 400_000})
+	idle := write("i.json", bench.Result{Scenario: "idle", Connections: 18000, ConnectS: 2, ConnectsPerSec: 9000, BytesPerConn: 900})
 	manifest := filepath.Join(dir, "manifest")
 	m := strings.Join([]string{
 		"pubsub ferry-gnet " + ferry + " 10",
@@ -130,8 +131,8 @@ func TestReport(t *testing.T) {
 	}, "\n")
 	// Three rounds of echo: the table shows the median run and the range.
 	for i, rate := range []float64{50, 70, 60} {
-		p := write("e"+strconv.Itoa(i)+".json", benchResult{Scenario: "echo", MsgsPerSec: rate, percentiles: percentiles{P50ms: rate / 10}})
-		raw := write("r"+strconv.Itoa(i)+".json", benchResult{Scenario: "echo", MsgsPerSec: []float64{100, 70, 60}[i]})
+		p := write("e"+strconv.Itoa(i)+".json", bench.Result{Scenario: "echo", MsgsPerSec: rate, Percentiles: bench.Percentiles{P50ms: rate / 10}})
+		raw := write("r"+strconv.Itoa(i)+".json", bench.Result{Scenario: "echo", MsgsPerSec: []float64{100, 70, 60}[i]})
 		m += "\necho ferry-gnet " + p + " -\necho rawgnet " + raw + " -"
 	}
 	if err := os.WriteFile(manifest, []byte(m), 0o644); err != nil {

@@ -42,67 +42,6 @@ const (
 	drainTimeout = 2 * time.Second
 )
 
-// benchResult is the part of ferry-bench's --json output (bench.Result)
-// that a NATS run can fill, under the same names, so that one reader takes
-// both.
-type benchResult struct {
-	Scenario    string  `json:"scenario"`
-	Addr        string  `json:"addr"`
-	Connections int     `json:"connections"`
-	DurationS   float64 `json:"duration_s"`
-	Size        int     `json:"size"`
-	Loop        string  `json:"loop"`
-
-	Msgs       int64   `json:"msgs"`
-	MsgsPerSec float64 `json:"msgs_per_sec"`
-	MBPerSec   float64 `json:"mb_per_sec"`
-	percentiles
-	Errors     int64 `json:"errors"`
-	Reconnects int64 `json:"reconnects"`
-
-	ConnectS       float64 `json:"connect_s"`
-	ConnectsPerSec float64 `json:"connects_per_sec"`
-	ServerCPUS     float64 `json:"server_cpu_s,omitempty"`
-	ClientCPUS     float64 `json:"client_cpu_s,omitempty"`
-
-	BytesPerConn     float64 `json:"bytes_per_conn,omitempty"`
-	ServerRSSPerConn float64 `json:"server_rss_per_conn,omitempty"`
-
-	Published  int64  `json:"published,omitempty"`
-	Lost       *int64 `json:"lost,omitempty"`
-	Duplicates *int64 `json:"duplicates,omitempty"`
-	Reordered  *int64 `json:"reordered,omitempty"`
-
-	Series []series `json:"series"`
-	Notes  []string `json:"notes,omitempty"`
-}
-
-type series struct {
-	Name   string  `json:"name"`
-	PerSec float64 `json:"per_sec"`
-	percentiles
-}
-
-type percentiles struct {
-	Count  int64   `json:"count"`
-	P50ms  float64 `json:"p50_ms"`
-	P90ms  float64 `json:"p90_ms"`
-	P99ms  float64 `json:"p99_ms"`
-	P999ms float64 `json:"p999_ms"`
-	MaxMs  float64 `json:"max_ms"`
-	MeanMs float64 `json:"mean_ms"`
-}
-
-func percentilesOf(h *hdrhistogram.Histogram) percentiles {
-	if h.TotalCount() == 0 {
-		return percentiles{}
-	}
-	ms := func(ns int64) float64 { return float64(ns) / 1e6 }
-	v := h.ValueAtPercentilesSlice([]float64{50, 90, 99, 99.9})
-	return percentiles{Count: h.TotalCount(), P50ms: ms(v[0]), P90ms: ms(v[1]), P99ms: ms(v[2]),
-		P999ms: ms(v[3]), MaxMs: ms(h.Max()), MeanMs: h.Mean() / 1e6}
-}
-
 // natsSub is one subscriber's state. nats.go runs a subscription's handler
 // on one goroutine of its own; mu guards the histogram and the order
 // counts for the final read.
@@ -124,7 +63,7 @@ type psSlot struct {
 // closed loop that keeps at most Window messages not yet delivered to every
 // subscriber, latency per delivery from the stamp in the payload, and
 // msgs_per_sec counting deliveries within Duration.
-func runNATSPubSub(ctx context.Context, cfg natsConfig) (*benchResult, error) {
+func runNATSPubSub(ctx context.Context, cfg natsConfig) (*bench.Result, error) {
 	if cfg.Conns < 1 || cfg.Window < 1 || cfg.Duration <= 0 {
 		return nil, errors.New("nats-pubsub: --conns and --window must be at least 1, --duration positive")
 	}
@@ -270,7 +209,7 @@ publishing:
 		s.mu.Unlock()
 	}
 	lost := max(want-(msgs.Load()-dups), 0)
-	res := &benchResult{
+	res := &bench.Result{
 		Scenario: "pubsub", Addr: cfg.URL, Connections: cfg.Conns + 1, DurationS: window.Seconds(),
 		Size: cfg.Size, Loop: "closed",
 		Msgs: msgsEnd, MsgsPerSec: float64(msgsEnd) / window.Seconds(),
@@ -280,9 +219,9 @@ publishing:
 		ClientCPUS: clientCPU,
 		Published:  published, Lost: &lost, Duplicates: &dups, Reordered: &reordered,
 	}
-	p := percentilesOf(merged)
-	res.percentiles = p
-	res.Series = []series{{Name: "delivery", PerSec: float64(p.Count) / window.Seconds(), percentiles: p}}
+	p := bench.PercentilesOf(merged)
+	res.Percentiles = p
+	res.Series = []bench.Series{{Name: "delivery", PerSec: float64(p.Count) / window.Seconds(), Percentiles: p}}
 	if lost > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d deliveries missing", lost))
 	}
@@ -298,7 +237,7 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func writeJSON(w io.Writer, r *benchResult) error {
+func writeJSON(w io.Writer, r *bench.Result) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/ferry-proto/ferry/bench"
 	"github.com/ferry-proto/ferry/client"
 	"github.com/ferry-proto/ferry/codec"
 	"github.com/ferry-proto/ferry/protocol"
@@ -319,7 +320,7 @@ func TestEchoLoad(t *testing.T) {
 			if code := run(context.Background(), args, &out, io.Discard); code != 0 {
 				t.Fatalf("echo-load: exit %d", code)
 			}
-			var r benchResult
+			var r bench.Result
 			if err := json.Unmarshal([]byte(out.String()), &r); err != nil || r.Scenario != "echo-pipelined" || r.Msgs == 0 ||
 				r.Errors != 0 || r.Size != 100 || r.Connections != 2 || r.P50ms <= 0 || r.ClientCPUS <= 0 {
 				t.Fatalf("%v: %s", err, out.String())

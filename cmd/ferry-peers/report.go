@@ -26,7 +26,7 @@ import (
 type entry struct {
 	scenario, contender, path string
 	serverCPU                 float64 // seconds; 0: unknown
-	res                       *benchResult
+	res                       *bench.Result
 	err                       error
 
 	// Set by medians: how many runs of this scenario and contender the
@@ -118,7 +118,7 @@ func readManifest(path string) ([]*entry, error) {
 	return out, sc.Err()
 }
 
-func readResult(path string) (*benchResult, error) {
+func readResult(path string) (*bench.Result, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -126,7 +126,7 @@ func readResult(path string) (*benchResult, error) {
 	if len(strings.TrimSpace(string(b))) == 0 {
 		return nil, errors.New("no result")
 	}
-	var r benchResult
+	var r bench.Result
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -307,7 +307,7 @@ func writeTable(b *strings.Builder, head []string, rows [][]string, markdown boo
 	_ = tw.Flush()
 }
 
-func firstResult(es []*entry) *benchResult {
+func firstResult(es []*entry) *bench.Result {
 	for _, e := range es {
 		if e.res != nil {
 			return e.res
