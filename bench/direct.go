@@ -18,7 +18,7 @@ func init() { scenarioFuncs["direct"] = runDirect }
 func runDirect(ctx context.Context, r *run) error {
 	cfg := r.cfg
 	rec := NewRecorder(shards(cfg.Conns))
-	orders := make([]order, cfg.Conns)
+	orders := make([]Order, cfg.Conns)
 	var sent atomic.Int64
 	cls, err := r.dialClients(ctx, cfg.Conns, func(i int) []client.Option {
 		o := &orders[i]
@@ -94,8 +94,8 @@ func runDirect(ctx context.Context, r *run) error {
 	closeAll(cls)
 	var dups, reordered int64
 	for _, o := range orders {
-		dups += o.dups
-		reordered += o.reordered
+		dups += o.Dups
+		reordered += o.Reordered
 	}
 	lost := max(sent.Load()-(r.msgs.Load()-dups), 0)
 	r.res.Published, r.res.Lost, r.res.Duplicates = sent.Load(), &lost, &dups

@@ -58,21 +58,25 @@ func AwaitSlot(ctx context.Context, remaining *atomic.Int64, freed <-chan struct
 	return true
 }
 
-// order checks the sequence numbers one receiver sees. Owned by the
-// receiver's callback goroutine; read after the client closed.
-type order struct {
+// Order checks the sequence numbers (from 1, rising by 1) one receiver
+// sees: a repeat of the last is a duplicate, one below it out of order,
+// and a jump above it skips the numbers between. Owned by the receiver's
+// goroutine; read after it stopped. The nats-pubsub peer (cmd/ferry-peers)
+// counts with it too.
+type Order struct {
 	last                   uint64
-	dups, reordered, skips int64
+	Dups, Reordered, Skips int64
 }
 
-func (o *order) see(seq uint64) {
+// See counts seq.
+func (o *Order) See(seq uint64) {
 	switch {
 	case seq == o.last:
-		o.dups++
+		o.Dups++
 	case seq < o.last:
-		o.reordered++
+		o.Reordered++
 	default:
-		o.skips += int64(seq - o.last - 1)
+		o.Skips += int64(seq - o.last - 1)
 		o.last = seq
 	}
 }
@@ -89,7 +93,7 @@ func runPubSub(ctx context.Context, r *run, fanout bool) error {
 	ring := make([]psSlot, cfg.Window)
 	freed := make(chan struct{}, 1)
 	perDelivery, complete := NewRecorder(shards(nsub)), NewRecorder(shards(nsub))
-	subs := make([]order, nsub)
+	subs := make([]Order, nsub)
 	handler := func(i int) client.Handler {
 		o := &subs[i]
 		return func(m *client.Message) error {
@@ -187,8 +191,8 @@ publishing:
 	closeAll(cls) // the handlers are done: subs may be read
 	var dups, reordered int64
 	for _, o := range subs {
-		dups += o.dups
-		reordered += o.reordered
+		dups += o.Dups
+		reordered += o.Reordered
 	}
 	lost := max(want-(r.msgs.Load()-dups), 0)
 	r.res.Connections = nsub + 1
@@ -238,7 +242,7 @@ func subscribeAll(ctx context.Context, r *run, cls []*client.Client, pattern fun
 // nil, checks its order. It returns the arrival time and the message's
 // sequence number; ok is false for a message without a stamp (counted as
 // an error).
-func (r *run) received(m *client.Message, rec *Recorder, i int, o *order) (now int64, seq uint64, ok bool) {
+func (r *run) received(m *client.Message, rec *Recorder, i int, o *Order) (now int64, seq uint64, ok bool) {
 	now = r.now()
 	seq, at, ok := readStamp(m.Payload)
 	if !ok {
@@ -248,7 +252,7 @@ func (r *run) received(m *client.Message, rec *Recorder, i int, o *order) (now i
 	rec.Record(i, time.Duration(now-at))
 	r.done(1, len(m.Payload))
 	if o != nil {
-		o.see(seq)
+		o.See(seq)
 	}
 	return now, seq, true
 }

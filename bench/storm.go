@@ -41,7 +41,7 @@ func runStorm(ctx context.Context, r *run) error {
 		peers[i] = ids[p]
 	}
 	socks := make([]atomic.Pointer[net.TCPConn], n)
-	orders := make([]order, n)
+	orders := make([]Order, n)
 	back := make([]bool, n) // owned by client i's callback goroutine
 	delivery, resume := NewRecorder(shards(n)), NewRecorder(shards(n))
 	var dropAt, lastBack, resumed atomic.Int64
@@ -184,9 +184,9 @@ func runStorm(ctx context.Context, r *run) error {
 	var dups, reordered, skips, statLost int64
 	var newSessions int64
 	for i, o := range orders {
-		dups += o.dups
-		reordered += o.reordered
-		skips += o.skips
+		dups += o.Dups
+		reordered += o.Reordered
+		skips += o.Skips
 		st := cls[i].Stats()
 		newSessions += int64(st.NewSessions)
 		statLost += int64(st.Lost)

@@ -46,10 +46,9 @@ const (
 // on one goroutine of its own; mu guards the histogram and the order
 // counts for the final read.
 type natsSub struct {
-	mu                     sync.Mutex
-	hist                   *hdrhistogram.Histogram
-	last                   uint64
-	dups, reordered, skips int64
+	mu   sync.Mutex
+	hist *hdrhistogram.Histogram
+	bench.Order
 }
 
 // psSlot is one message of the publish window.
@@ -105,15 +104,7 @@ func runNATSPubSub(ctx context.Context, cfg natsConfig) (*bench.Result, error) {
 			sent := int64(binary.BigEndian.Uint64(m.Data[8:16]))
 			s.mu.Lock()
 			_ = s.hist.RecordValue(min(max(at-sent, histMin), histMax))
-			switch {
-			case seq == s.last:
-				s.dups++
-			case seq < s.last:
-				s.reordered++
-			default:
-				s.skips += int64(seq - s.last - 1)
-				s.last = seq
-			}
+			s.See(seq)
 			s.mu.Unlock()
 			msgs.Add(1)
 			sl := &ring[seq%uint64(len(ring))]
@@ -204,8 +195,8 @@ publishing:
 	for _, s := range subs {
 		s.mu.Lock()
 		merged.Merge(s.hist)
-		dups += s.dups
-		reordered += s.reordered
+		dups += s.Dups
+		reordered += s.Reordered
 		s.mu.Unlock()
 	}
 	lost := max(want-(msgs.Load()-dups), 0)

@@ -1,20 +1,19 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ferry-proto/ferry/client"
 	"github.com/ferry-proto/ferry/codec"
+	"github.com/ferry-proto/ferry/internal/wiretest"
 	"github.com/ferry-proto/ferry/protocol"
 	"github.com/ferry-proto/ferry/reactor"
 )
@@ -78,24 +77,6 @@ func (r slowPathResult) String() string {
 	return strings.Join(append([]string{head}, r.connLines...), "\n")
 }
 
-// syncBuf is a bytes.Buffer safe from any goroutine, for a slog handler.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runStalledEpoch runs client 0's traffic of epoch 398 through weather
 // and waits at most bound for it to settle. At restartAfter the proxy
 // restarts into the same weather, so that the client resumes and replays
@@ -118,7 +99,7 @@ func runStalledEpoch(t *testing.T, weather []Toxic, restartAfter, bound time.Dur
 	}
 	defer px.Close()
 	dl := NewDialer(1)
-	var logs syncBuf
+	var logs wiretest.SyncBuffer
 	start := time.Now()
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 		if a.Key == slog.TimeKey {
