@@ -313,9 +313,8 @@ func (c *Conn) packOnLoop(f *codec.Frame, checked bool) bool {
 		(c.compress && len(f.Payload) >= codec.MinCompressSize) {
 		return false
 	}
-	v := c.neg.Load() // see packNeg
-	if v == 0 || len(f.Payload) > int(v&(1<<25-1)) || len(f.Payload) > int(v>>25&(1<<31-1)) {
-		return false // before the handshake, to be fragmented, or over the peer's maximum
+	if len(f.Payload) > c.fragSizeShared() || len(f.Payload) > c.peerMaxMsgShared() {
+		return false // to be fragmented, or over the peer's maximum
 	}
 	// checkFrame's other checks: f is plain, and its payload is at most a
 	// fragment, far under the hard frame limit.
